@@ -1,0 +1,44 @@
+//! # Physical memory management
+//!
+//! (module overview is written when the pieces land; see the files below)
+//!
+//! | file          | Linux counterpart                         | concept |
+//! |---------------|-------------------------------------------|---------|
+//! | `memblock.rs` | `mm/memblock.c`, `arch/x86/kernel/e820.c` | boot-time memory regions |
+//! | `page.rs`     | `include/linux/mm_types.h`, `page-flags.h`| `struct page`, page flags |
+//! | `list.rs`     | `include/linux/list.h` (for `page->lru`)  | intrusive page lists |
+//! | `mmzone.rs`   | `include/linux/mmzone.h`, `free_area_init_node` | zones, `pg_data_t` |
+//! | `gfp.rs`      | `include/linux/gfp.h`                     | allocation flags |
+//! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator |
+//! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
+
+/// log2 of the page size: i386 without PAE uses 4 KiB pages.
+pub const PAGE_SHIFT: u32 = 12;
+/// Bytes in one page frame.
+pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+/// Number of block sizes the buddy allocator manages: orders 0 ..= MAX_ORDER - 1,
+/// i.e. blocks of 1 page up to 1024 pages (4 MiB), as in Linux 2.6.
+pub const MAX_ORDER: usize = 11;
+
+/// First page frame number at or above physical address `paddr` (Linux `PFN_UP`).
+pub const fn pfn_up(paddr: u64) -> u64 {
+    (paddr + PAGE_SIZE as u64 - 1) >> PAGE_SHIFT
+}
+
+/// Page frame number containing physical address `paddr` (Linux `PFN_DOWN`).
+pub const fn pfn_down(paddr: u64) -> u64 {
+    paddr >> PAGE_SHIFT
+}
+
+/// Physical address of the first byte of page frame `pfn` (Linux `PFN_PHYS`).
+pub const fn pfn_phys(pfn: u64) -> u64 {
+    pfn << PAGE_SHIFT
+}
+
+pub mod memblock;
+pub mod page;
+pub mod list;
+pub mod mmzone;
+pub mod gfp;
+pub mod page_alloc;
+pub mod bootmem;
