@@ -4,6 +4,7 @@
 //!
 //! | file          | Linux counterpart                         | concept |
 //! |---------------|-------------------------------------------|---------|
+//! | `layout.rs`   | `asm/page_32_types.h`, `pgtable_32_types.h`, `fixmap.h` | the 3G/1G virtual layout |
 //! | `memblock.rs` | `mm/memblock.c`, `arch/x86/kernel/e820.c` | boot-time memory regions |
 //! | `page.rs`     | `include/linux/mm_types.h`, `page-flags.h`| `struct page`, page flags |
 //! | `list.rs`     | `include/linux/list.h` (for `page->lru`)  | intrusive page lists |
@@ -35,6 +36,7 @@ pub const fn pfn_phys(pfn: u64) -> u64 {
     pfn << PAGE_SHIFT
 }
 
+pub mod layout;
 pub mod memblock;
 pub mod page;
 pub mod list;

@@ -1,0 +1,21 @@
+//! 32-bit x86 (i386, PAE off): boot entry, CPU tables, traps, devices, paging.
+//!
+//! | file        | what it does | Linux counterpart |
+//! |-------------|--------------|-------------------|
+//! | `boot.rs`   | Multiboot2 header, `_start`, boot page tables, jump to the higher half | `arch/x86/kernel/head_32.S` |
+//! | `cpu.rs`    | CPUID features, control registers, halting | `arch/x86/kernel/cpu/common.c` |
+//! | `gdt.rs`    | segment descriptors and the TSSs | `arch/x86/kernel/cpu/common.c` (`gdt_page`) |
+//! | `traps.rs`  | IDT, exception entry stubs, fault reports | `arch/x86/kernel/traps.c`, `entry_32.S`, `mm/fault.c` |
+//! | `irqflags.rs`| interrupts off/on, save/restore | `asm/irqflags.h` |
+//! | `setup.rs`  | boot information, memory map, `setup_arch` | `arch/x86/kernel/setup.c`, `e820.c` |
+//! | `serial.rs` | COM1 console | `drivers/tty/serial/8250` (early console) |
+//! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
+
+pub mod boot;
+pub mod cpu;
+pub mod gdt;
+pub mod irqflags;
+pub mod qemu;
+pub mod serial;
+pub mod setup;
+pub mod traps;

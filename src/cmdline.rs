@@ -1,0 +1,175 @@
+//! The kernel command line: `key=value` words from the boot loader.
+//!
+//! GRUB passes the text after the kernel's path in `grub.cfg`; Linux splits
+//! it in `parse_args()` and hands each word to the `early_param`/`__setup`
+//! handler registered for its key.  We know all our keys in advance, so one
+//! function fills a small typed [`KernelParams`].
+//!
+//! Bad input never stops the boot: an unknown word or a malformed value is
+//! passed to the caller's `warn` callback (the kernel logs it, like Linux's
+//! "Unknown kernel command line parameters" and "Malformed early option"
+//! messages) and the setting keeps its default.
+//!
+//! | word | meaning |
+//! |------|---------|
+//! | `loglevel=N` | console log level 0..=8: messages with a level below N are printed (Linux semantics; 8 also shows debug) |
+//! | `mem=SIZE` | use no RAM at or above physical address SIZE (K/M/G suffixes, Linux `memparse`) |
+//! | `nopse` | build the direct map with 4 KiB pages even if the CPU has 4 MiB pages |
+//! | `test=FILTER` | run only the in-kernel tests whose path contains FILTER |
+//! | `test_resume=PATH` | skip the tests up to and including PATH (xtask uses it after a test ended a boot) |
+//!
+//! Simplification: no quoting — values cannot contain spaces.
+
+/// The typed settings read from the command line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelParams<'a> {
+    /// Console log level (Linux `console_loglevel`); `None` keeps the default.
+    pub loglevel: Option<u8>,
+    /// Highest physical address + 1 the kernel may use (`mem=`).
+    pub mem: Option<u64>,
+    /// Force 4 KiB pages for the direct map (`nopse`).
+    pub nopse: bool,
+    /// Substring filter for the in-kernel tests (`test=`).
+    pub test_filter: Option<&'a str>,
+    /// Resume the tests after this one (`test_resume=`).
+    pub test_resume: Option<&'a str>,
+}
+
+/// Why a word of the command line was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamWarning<'a> {
+    /// A key (or bare word) this kernel does not know.
+    Unknown(&'a str),
+    /// A known key with a value that does not parse or is out of range.
+    Malformed { key: &'a str, value: &'a str, expected: &'static str },
+}
+
+impl core::fmt::Display for ParamWarning<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ParamWarning::Unknown(word) => write!(f, "Unknown kernel command line parameter \"{word}\", ignored"),
+            ParamWarning::Malformed { key, value, expected } => {
+                write!(f, "Malformed early option '{key}': \"{value}\" is not {expected}, ignored")
+            }
+        }
+    }
+}
+
+/// The highest console log level accepted (Linux allows up to 15, but
+/// everything above 8 behaves like 8).
+pub const MAX_LOGLEVEL: u8 = 8;
+
+/// Splits `cmdline` into words and fills [`KernelParams`] (Linux
+/// `parse_args` + the handlers of each key).  Every rejected word is
+/// reported through `warn`; the rest of the line is still parsed.
+pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) -> KernelParams<'a> {
+    let mut params = KernelParams::default();
+    for word in cmdline.split_ascii_whitespace() {
+        let (key, value) = match word.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (word, None),
+        };
+        let malformed = |expected| ParamWarning::Malformed { key, value: value.unwrap_or(""), expected };
+        match (key, value) {
+            ("loglevel", Some(value)) => match value.parse::<u8>() {
+                Ok(level) if level <= MAX_LOGLEVEL => params.loglevel = Some(level),
+                _ => warn(malformed("a log level from 0 to 8")),
+            },
+            ("mem", Some(value)) => match memparse(value) {
+                Some(bytes) if bytes > 0 => params.mem = Some(bytes),
+                _ => warn(malformed("a size such as 512M or 1G")),
+            },
+            ("nopse", None) => params.nopse = true,
+            ("test", Some(filter)) if !filter.is_empty() => params.test_filter = Some(filter),
+            ("test_resume", Some(path)) if !path.is_empty() => params.test_resume = Some(path),
+            ("loglevel" | "mem" | "test" | "test_resume", _) => warn(malformed("given (key=value expected)")),
+            ("nopse", Some(_)) => warn(malformed("expected (nopse takes no value)")),
+            _ => warn(ParamWarning::Unknown(word)),
+        }
+    }
+    params
+}
+
+/// Parses a size with an optional K, M or G suffix (either case), in decimal
+/// or with a `0x` prefix in hex (Linux `memparse`).  `None` for anything
+/// else, including overflow.
+pub fn memparse(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 10),
+        b'm' | b'M' => (&text[..text.len() - 1], 20),
+        b'g' | b'G' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let number = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
+    };
+    number.checked_mul(1 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects up to 8 warnings without a heap (these tests also run in
+    /// the kernel).
+    struct Warnings<'a> {
+        list: [Option<ParamWarning<'a>>; 8],
+        count: usize,
+    }
+
+    fn parse(cmdline: &str) -> (KernelParams<'_>, Warnings<'_>) {
+        let mut warnings = Warnings { list: [None; 8], count: 0 };
+        let params = parse_args(cmdline, |w| {
+            warnings.list[warnings.count] = Some(w);
+            warnings.count += 1;
+        });
+        (params, warnings)
+    }
+
+    #[cfg_attr(target_os = "none", test_case)]
+    #[cfg_attr(not(target_os = "none"), test)]
+    fn good_input() {
+        let (params, warnings) = parse("  loglevel=7 mem=512M nopse test=mm::buddy test_resume=a::b  ");
+        assert_eq!(warnings.count, 0);
+        assert_eq!(
+            params,
+            KernelParams {
+                loglevel: Some(7),
+                mem: Some(512 << 20),
+                nopse: true,
+                test_filter: Some("mm::buddy"),
+                test_resume: Some("a::b"),
+            }
+        );
+        assert_eq!(parse("").0, KernelParams::default());
+    }
+
+    #[cfg_attr(target_os = "none", test_case)]
+    #[cfg_attr(not(target_os = "none"), test)]
+    fn bad_input_is_reported_and_ignored() {
+        let (params, warnings) = parse("loglevel=9 mem=lots bogus=1 nopse=yes loglevel mem=0 quiet loglevel=3");
+        assert_eq!(params.loglevel, Some(3), "the valid loglevel later on the line still applies");
+        assert_eq!(params.mem, None);
+        assert!(!params.nopse);
+        assert_eq!(warnings.count, 7);
+        assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "loglevel", value: "9", expected: "a log level from 0 to 8" }));
+        assert_eq!(warnings.list[2], Some(ParamWarning::Unknown("bogus=1")));
+        assert_eq!(warnings.list[6], Some(ParamWarning::Unknown("quiet")));
+    }
+
+    #[cfg_attr(target_os = "none", test_case)]
+    #[cfg_attr(not(target_os = "none"), test)]
+    fn memparse_suffixes() {
+        assert_eq!(memparse("4096"), Some(4096));
+        assert_eq!(memparse("64k"), Some(64 << 10));
+        assert_eq!(memparse("896M"), Some(896 << 20));
+        assert_eq!(memparse("4G"), Some(4 << 30));
+        assert_eq!(memparse("0x1000"), Some(0x1000));
+        assert_eq!(memparse("0x10M"), Some(16 << 20));
+        assert_eq!(memparse("M"), None);
+        assert_eq!(memparse("-1"), None);
+        assert_eq!(memparse("99999999999999999999G"), None);
+        assert_eq!(memparse("20000000000G"), None, "overflow is rejected");
+    }
+}
