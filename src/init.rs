@@ -32,6 +32,7 @@ pub fn start_kernel(handoff: BootHandoff) -> ! {
         panic!("{why} (EAX={:#010x}, EBX={:#010x})", handoff.magic, handoff.boot_info_paddr)
     });
     setup::setup_arch(boot_info);
+    crate::mm::init::mm_init();
     // SAFETY: every kernel image links exactly one `kernel_init` (see
     // src/main.rs, the test kernels in tests/, and the library's own test
     // kernel in lib.rs).

@@ -37,12 +37,15 @@
 
 use super::{PAGE_SHIFT, PAGE_SIZE};
 
+/// The end of the 32-bit virtual address space (4 GiB).  Computed in u64 so
+/// the constants below are also right when the host runs the unit tests.
+const ADDRESS_SPACE_END: u64 = 1 << 32;
 /// Start of the kernel's part of every address space (the 3G/1G split).
 pub const PAGE_OFFSET: usize = 0xC000_0000;
 /// Address space kept above the direct map for vmalloc, pkmap and fixmap.
 pub const VMALLOC_RESERVE: usize = 128 << 20;
 /// The most physical memory the direct map can hold: 896 MiB.
-pub const MAXMEM: usize = (usize::MAX - PAGE_OFFSET + 1) - VMALLOC_RESERVE;
+pub const MAXMEM: usize = (ADDRESS_SPACE_END - PAGE_OFFSET as u64) as usize - VMALLOC_RESERVE;
 /// Number of page frames in MAXMEM (max_low_pfn never exceeds it).
 pub const MAXMEM_PFN: u64 = (MAXMEM >> PAGE_SHIFT) as u64;
 /// Gap between the end of the direct map and the vmalloc area.
@@ -74,7 +77,7 @@ pub mod fixed_addresses {
 
 /// One page below the top of the address space: the last page is never
 /// mapped, so an "address" of -1 .. -4096 (an error code) faults.
-pub const FIXADDR_TOP: usize = 0usize.wrapping_sub(PAGE_SIZE);
+pub const FIXADDR_TOP: usize = (ADDRESS_SPACE_END - PAGE_SIZE as u64) as usize;
 /// Bytes covered by the fixmap.
 pub const FIXADDR_SIZE: usize = fixed_addresses::__END_OF_FIXED_ADDRESSES << PAGE_SHIFT;
 /// Lowest fixmap address.

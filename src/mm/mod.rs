@@ -12,6 +12,7 @@
 //! | `gfp.rs`      | `include/linux/gfp.h`                     | allocation flags |
 //! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator |
 //! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
+//! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
 
 /// log2 of the page size: i386 without PAE uses 4 KiB pages.
 pub const PAGE_SHIFT: u32 = 12;
@@ -44,3 +45,5 @@ pub mod mmzone;
 pub mod gfp;
 pub mod page_alloc;
 pub mod bootmem;
+#[cfg(target_os = "none")]
+pub mod init;

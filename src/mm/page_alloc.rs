@@ -1,1 +1,1320 @@
-//! (being written)
+//! # The buddy allocator
+//!
+//! Each zone hands out physically contiguous blocks of `2^order` page frames,
+//! `order` from 0 (one 4 KiB page) to `MAX_ORDER - 1` = 10 (1024 pages, 4 MiB).
+//! A block of order `k` always starts at a PFN that is a multiple of `2^k`.
+//! The free blocks of each order sit on `zone->free_area[order]`.
+//!
+//! Cut an aligned block of order `k+1` in half and you get two aligned blocks
+//! of order `k`, the *buddies* of each other. A block's buddy is found by
+//! flipping one bit of its PFN: `buddy_pfn = pfn ^ (1 << k)`
+//! ([`__find_buddy_index`]). That is the whole trick:
+//!
+//! * **Allocating** order `k` (`Zone::__rmqueue`): take a block from the
+//!   smallest non-empty list of order ≥ `k`; if it is bigger than needed,
+//!   split it (`Zone::expand`), keep the lower half, put each upper half
+//!   back on the list one order down.
+//! * **Freeing** order `k` (`Zone::__free_one_page`): if the buddy is free
+//!   and exactly of order `k` ([`Zone::page_is_buddy`]), take it off its list
+//!   and merge the two into one block of order `k+1`; repeat one order up.
+//!   When the buddy is busy (or we reach the top order), put what we have on
+//!   its list. Free memory therefore always ends up in the biggest blocks its
+//!   alignment allows: a zone that is completely free again has exactly the
+//!   free lists it had before anything was allocated.
+//!
+//! On top of the algorithm sit the entry points kernel code calls:
+//! [`PgData::alloc_pages`] / [`PgData::__alloc_pages`] (walk the zonelist of
+//! the request's GFP class, lock each zone in turn, take a block) and
+//! [`PgData::__free_pages`] (drop a reference; on the last one, give the
+//! block back), and the checks that keep a buggy caller from corrupting the
+//! free lists ([`free_pages_check`], `PgData::prep_new_page`,
+//! [`PgData::bad_page`]).
+//!
+//! ## Where it sits in boot
+//! The free lists are empty after `free_area_init_node`. `mem_init`
+//! (`bootmem.rs`) fills them by "freeing" every frame memblock did not keep,
+//! through [`PgData::__free_pages`]. From then on every page-frame allocation
+//! in the kernel ends up here.
+//!
+//! ## Linux source
+//! `mm/page_alloc.c`: `__find_buddy_index`, `page_is_buddy`,
+//! `__free_one_page`, `expand`, `__rmqueue`, `buffered_rmqueue`,
+//! `prep_new_page`, `free_pages_check`, `bad_page`, `__alloc_pages`,
+//! `__free_pages`, `__free_pages_ok`; `include/linux/gfp.h`: `alloc_pages`,
+//! `alloc_page`, `__free_page`. Seeds 000 and 001; *Understanding the Linux
+//! Kernel*, 3rd ed., §8.1.7 "The Buddy System Algorithm".
+//!
+//! ## What we simplified and why
+//! * PFNs instead of `page_idx`: 2.6 computes buddies on the index relative to
+//!   a `MAX_ORDER`-aligned boundary because it steps through `zone_mem_map`
+//!   with pointers. With absolute PFNs the arithmetic is identical and the
+//!   buddy is simply a PFN the zone may or may not cover.
+//! * No watermarks, no kswapd/reclaim, no per-CPU page lists, no
+//!   migratetypes: later issues add them. The shapes are ready for them:
+//!   `buffered_rmqueue` is where the per-CPU lists plug in, the zonelist walk
+//!   in `__alloc_pages` is where the watermark checks go, and `__free_pages`
+//!   is where order-0 frees will be diverted to the per-CPU lists.
+//! * The work of `prep_new_page` is done while the zone lock is dropped (as in
+//!   Linux), but retiring a bad block takes the lock again to count it.
+//! * Bad pages, with an outcome defined for every case (Linux only promises
+//!   "a reboot is needed"):
+//!   - *Refused* requests (freeing a reserved page, a page already free, a
+//!     block not aligned to its order or not inside one zone, a block whose
+//!     pages are not all in the expected state): reported through
+//!     [`PgData::bad_page`] or a log line; nothing at all changes, not even
+//!     the reference count. The caller still owns what it owned.
+//!   - A block found corrupt *while being handed out* (someone wrote to a
+//!     free page's descriptor) is *retired*: taken out of circulation for
+//!     good, its pages marked reserved and counted in the zone's
+//!     `nr_bad_pages`, and the allocation retried. Linux reports the page
+//!     and then simply leaks the block; we keep the books balanced:
+//!     `managed_pages == free_pages + pages allocated + nr_bad_pages`.
+//! * `__get_free_pages` and `free_pages` take and return *virtual* addresses,
+//!   which only the kernel proper can compute (`page_address`, the direct
+//!   map at `PAGE_OFFSET`). They are left to the integrator, as thin wrappers
+//!   around [`PgData::alloc_pages`] and [`PgData::__free_pages`].
+//! * `__GFP_ZERO` likewise needs the page contents; see `gfp.rs`.
+
+use core::fmt;
+use core::sync::atomic::Ordering;
+
+use super::MAX_ORDER;
+use super::gfp::{GfpFlags, Zonelist};
+use super::mmzone::{PgData, Zone, ZoneType};
+use super::page::Page;
+
+/// The PFN of the buddy of the order-`order` block at `pfn` (Linux
+/// `__find_buddy_index`): the two halves of an order-`order + 1` block
+/// differ only in bit `order` of their PFN.
+pub const fn __find_buddy_index(pfn: usize, order: usize) -> usize {
+    pfn ^ (1 << order)
+}
+
+/// The first PFN of the block made by merging the order-`order` block at
+/// `pfn` with its buddy (Linux computes `combined_idx = buddy_idx & page_idx`):
+/// bit `order` cleared.
+const fn combined_pfn(pfn: usize, order: usize) -> usize {
+    pfn & !(1 << order)
+}
+
+/// Is `pfn` a valid start for a block of this order?
+const fn is_aligned(pfn: usize, order: usize) -> bool {
+    pfn & ((1 << order) - 1) == 0
+}
+
+/// Mark `page` as the head of a free block of `order` (Linux
+/// `set_page_order`): the order goes into `private`, then `PG_buddy` says
+/// that `private` means "order".
+fn set_page_order(page: &Page, order: usize) {
+    page.set_page_private(order as u32);
+    page.set_buddy();
+}
+
+/// Undo [`set_page_order`] when a block leaves the free lists (Linux
+/// `rmv_page_order`).
+fn rmv_page_order(page: &Page) {
+    page.clear_buddy();
+    page.set_page_private(0);
+}
+
+/// Does `page` look like a page that may enter or leave the free lists?
+/// (Linux `free_pages_check` at free time, `check_new_page` at allocation
+/// time: the two test the same state.) It must have no owner left
+/// (`_count` 0), be mapped nowhere, and carry neither `PG_reserved` (not the
+/// buddy allocator's to manage) nor `PG_buddy` (already free). Returns the
+/// first problem found, in Linux's words where Linux has them.
+#[doc(alias = "check_new_page")]
+pub fn free_pages_check(page: &Page) -> Result<(), &'static str> {
+    if page.page_mapcount() != 0 {
+        Err("nonzero mapcount")
+    } else if page.page_count() != 0 {
+        Err("nonzero _count")
+    } else if page.is_reserved() {
+        Err("PG_reserved set")
+    } else if page.is_buddy() {
+        Err("PG_buddy set")
+    } else {
+        Ok(())
+    }
+}
+
+impl Zone {
+    /// The descriptor of a PFN the zone's own bookkeeping produced (a block on
+    /// a free list, a block being split or merged). Such PFNs are inside the
+    /// zone by construction, so a miss would be a bug in this file.
+    fn zone_page(&self, pfn: usize) -> &'static Page {
+        &self.zone_mem_map[pfn - self.zone_start_pfn]
+    }
+
+    /// Is the order-`order` block at `buddy_pfn` free, so that it can be
+    /// merged? (Linux `page_is_buddy`.) Four conditions, as in Linux:
+    /// 1. `buddy_pfn` has a descriptor (`pfn_valid`) and
+    /// 2. it lies in this zone: blocks never merge across zones; our
+    ///    `zone_mem_map` only covers the zone, so one lookup checks both;
+    /// 3. it heads a free block (`PG_buddy`) ...
+    /// 4. ... of exactly this order. A free block of a lower order at that
+    ///    PFN means part of the buddy is still in use.
+    pub fn page_is_buddy(&self, buddy_pfn: usize, order: usize) -> bool {
+        match self.mem_map().pfn_to_page(buddy_pfn) {
+            Some(buddy) => {
+                buddy.page_zonenum() == self.zone_type
+                    && buddy.is_buddy()
+                    && buddy.page_order() == order
+            }
+            None => false,
+        }
+    }
+
+    /// Put the order-`order` block at `pfn` back into the free lists, merging
+    /// it with its buddies as far as possible (Linux `__free_one_page`).
+    ///
+    /// Caller's contract (checked by [`PgData::__free_pages`] before it calls
+    /// here, with the zone lock held): the block is aligned to its order, lies
+    /// inside the zone, and every page of it passed [`free_pages_check`].
+    ///
+    /// The loop, one order at a time:
+    /// * find the buddy PFN by flipping bit `order`;
+    /// * stop if the buddy is not a free block of this very order;
+    /// * otherwise take the buddy off `free_area[order]`, wipe its "head of a
+    ///   free block" marks (it is about to become the middle of a bigger
+    ///   block), and continue with the merged block, which starts at the
+    ///   lower of the two PFNs.
+    ///
+    /// Finally mark the head with its order and `PG_buddy` and put it at the
+    /// head of its list (Linux `list_add`: the most recently freed block is
+    /// the next one reused, while its cache lines may still be warm).
+    pub(super) fn __free_one_page(&mut self, mut pfn: usize, mut order: usize) {
+        let map = self.mem_map();
+        self.free_pages += 1 << order;
+        while order < MAX_ORDER - 1 {
+            let buddy_pfn = __find_buddy_index(pfn, order);
+            if !self.page_is_buddy(buddy_pfn, order) {
+                break;
+            }
+            let area = &mut self.free_area[order];
+            area.free_list.del(buddy_pfn, &map);
+            area.nr_free -= 1;
+            rmv_page_order(self.zone_page(buddy_pfn));
+            pfn = combined_pfn(pfn, order);
+            order += 1;
+        }
+        set_page_order(self.zone_page(pfn), order);
+        let area = &mut self.free_area[order];
+        area.free_list.add(pfn, &map);
+        area.nr_free += 1;
+    }
+
+    /// Split the order-`high` block at `pfn` down to order `low`, keeping the
+    /// lowest `2^low` pages for the caller and freeing the rest (Linux
+    /// `expand`).
+    ///
+    /// Each round halves the block: the upper half becomes a free block one
+    /// order down, the lower half is split further. For `low = 0, high = 3`
+    /// at PFN 16: PFNs 20–23 go to `free_area[2]`, 18–19 to `free_area[1]`,
+    /// 17 to `free_area[0]`, and PFN 16 is returned.
+    ///
+    /// The split-off halves were already counted in `free_pages` and stay
+    /// free, so the counter does not change here.
+    pub(super) fn expand(&mut self, pfn: usize, low: usize, high: usize) {
+        let map = self.mem_map();
+        for order in (low..high).rev() {
+            let upper_half_pfn = pfn + (1 << order);
+            let area = &mut self.free_area[order];
+            area.free_list.add(upper_half_pfn, &map);
+            area.nr_free += 1;
+            set_page_order(self.zone_page(upper_half_pfn), order);
+        }
+    }
+
+    /// Take a free block of `order` out of the zone, splitting a bigger one if
+    /// needed (Linux `__rmqueue`); the zone lock must be held. Returns the
+    /// block's first PFN (Linux returns its `struct page`).
+    ///
+    /// Smallest sufficient order first: splitting a big block when a small
+    /// one would do destroys contiguity that a later big request may need.
+    /// The block taken from a list is its head, the most recently freed.
+    pub(super) fn __rmqueue(&mut self, order: usize) -> Option<usize> {
+        let map = self.mem_map();
+        for current_order in order..MAX_ORDER {
+            let area = &mut self.free_area[current_order];
+            let Some(pfn) = area.free_list.pop_front(&map) else {
+                continue;
+            };
+            area.nr_free -= 1;
+            rmv_page_order(self.zone_page(pfn));
+            self.free_pages -= 1 << order;
+            self.expand(pfn, order, current_order);
+            return Some(pfn);
+        }
+        None
+    }
+
+    /// Take a block that failed `PgData::prep_new_page` out of circulation
+    /// for good: every page is marked reserved, so no path will free it or
+    /// hand it out again, and any `PG_buddy` a corrupting write left on it is
+    /// cleared, so no neighbour can merge with it. The pages are counted in
+    /// `nr_bad_pages`. (Our own defined outcome; Linux just leaks the block.)
+    fn retire_bad_block(&mut self, pfn: usize, order: usize) {
+        for page in &self.zone_mem_map[pfn - self.zone_start_pfn..][..1 << order] {
+            page.clear_buddy();
+            page.set_page_private(0);
+            page.set_reserved();
+        }
+        self.nr_bad_pages += 1 << order;
+        log::error!(
+            "page allocator: retired {} page(s) at pfn {:#x} in zone {} after a bad page state",
+            1 << order,
+            pfn,
+            self.name
+        );
+    }
+
+    /// Check every invariant of the zone's free lists; the zone lock must be
+    /// held (it is, through the guard this is called on). Used by the host
+    /// property tests after every step and by the kernel's own tests.
+    ///
+    /// For every block on `free_area[order]`:
+    /// * the list links agree in both directions and the walk ends after
+    ///   exactly `free_list.len()` == `nr_free` entries (so no block is on
+    ///   the list twice and the list has no cycle);
+    /// * the block is aligned to `order` and lies entirely inside the zone;
+    /// * its head carries `PG_buddy` and `private == order`;
+    /// * every page of it looks free: count 0, unmapped, not reserved, linked
+    ///   to this zone, and no page but the head carries `PG_buddy` (so free
+    ///   blocks never overlap: of two overlapping aligned blocks one contains
+    ///   the other's head);
+    /// * its buddy is not a free block of the same order (it would have been
+    ///   merged).
+    ///
+    /// And for the zone: `free_pages` is the sum of `nr_free << order`, and
+    /// every `PG_buddy` page in the zone heads a block on some list.
+    pub fn check_free_lists(&self) -> Result<(), FreeListError> {
+        let map = self.mem_map();
+        let error = |order, pfn, problem| {
+            Err(FreeListError {
+                zone: self.name,
+                order,
+                pfn,
+                problem,
+            })
+        };
+        let mut free_pages = 0;
+        let mut nr_blocks = 0;
+        for (order, area) in self.free_area.iter().enumerate() {
+            let mut walk = area.free_list.iter(&map);
+            let mut expected_prev = None;
+            let mut nr_walked = 0;
+            for (pfn, prev) in walk.by_ref() {
+                nr_walked += 1;
+                if prev != expected_prev {
+                    return error(
+                        order,
+                        Some(pfn),
+                        "lru.prev does not point to the previous block",
+                    );
+                }
+                expected_prev = Some(pfn);
+                if !is_aligned(pfn, order) {
+                    return error(order, Some(pfn), "free block not aligned to its order");
+                }
+                if pfn + (1 << order) > self.zone_end_pfn() {
+                    return error(order, Some(pfn), "free block runs past the end of its zone");
+                }
+                let head = self.zone_page(pfn);
+                if !head.is_buddy() || head.page_order() != order {
+                    return error(
+                        order,
+                        Some(pfn),
+                        "free block head lacks PG_buddy or has the wrong order",
+                    );
+                }
+                for (i, page) in self.zone_mem_map[pfn - self.zone_start_pfn..][..1 << order]
+                    .iter()
+                    .enumerate()
+                {
+                    if i != 0 && page.is_buddy() {
+                        return error(order, Some(pfn + i), "free blocks overlap");
+                    }
+                    if page.page_zonenum() != self.zone_type {
+                        return error(order, Some(pfn + i), "free page linked to another zone");
+                    }
+                    if page.page_count() != 0 || page.page_mapcount() != 0 || page.is_reserved() {
+                        return error(
+                            order,
+                            Some(pfn + i),
+                            "page in a free block is in use or reserved",
+                        );
+                    }
+                }
+                if order < MAX_ORDER - 1
+                    && self.page_is_buddy(__find_buddy_index(pfn, order), order)
+                {
+                    return error(order, Some(pfn), "two free buddies left unmerged");
+                }
+            }
+            if walk.dangling().is_some() || nr_walked != area.free_list.len() {
+                return error(
+                    order,
+                    walk.dangling(),
+                    "free list links disagree with its length",
+                );
+            }
+            if nr_walked != area.nr_free {
+                return error(order, None, "nr_free disagrees with the free list");
+            }
+            free_pages += nr_walked << order;
+            nr_blocks += nr_walked;
+        }
+        if free_pages != self.free_pages {
+            return error(0, None, "free_pages disagrees with the free lists");
+        }
+        if self
+            .zone_mem_map
+            .iter()
+            .filter(|page| page.is_buddy())
+            .count()
+            != nr_blocks
+        {
+            return error(0, None, "a PG_buddy page is on no free list");
+        }
+        Ok(())
+    }
+}
+
+/// What [`Zone::check_free_lists`] found wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeListError {
+    /// Name of the zone.
+    pub zone: &'static str,
+    /// The free list (order) being checked.
+    pub order: usize,
+    /// The PFN concerned, when there is one.
+    pub pfn: Option<usize>,
+    /// What is wrong.
+    pub problem: &'static str,
+}
+
+impl fmt::Display for FreeListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "zone {} order {}: {}",
+            self.zone, self.order, self.problem
+        )?;
+        match self.pfn {
+            Some(pfn) => write!(f, " (pfn {pfn:#x})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PgData {
+    /// Report a page whose state is wrong for what was asked of it (Linux
+    /// `bad_page`). This only reports and counts the report (Linux taints the
+    /// kernel); the caller decides the page's fate, see the module doc.
+    /// `page` should be one of this node's descriptors (the allocator only
+    /// reports those); another page is printed with pfn `ffffffff`.
+    pub fn bad_page(&self, page: &Page, reason: &str) {
+        self.nr_bad_page_reports.fetch_add(1, Ordering::Relaxed);
+        let pfn = self.page_to_pfn(page).unwrap_or(u32::MAX as usize);
+        log::error!(
+            "BUG: Bad page state: pfn:{:05x} flags:{:#010x} count:{} mapcount:{} private:{:#x} reason: {}",
+            pfn,
+            page.raw_flags(),
+            page.page_count(),
+            page.page_mapcount(),
+            page.page_private(),
+            reason
+        );
+    }
+
+    /// Make a block just taken off the free lists ready for its new owner
+    /// (Linux `prep_new_page`): every page must pass [`free_pages_check`]
+    /// (a descriptor of a free page changed while it was free means someone
+    /// used memory they had freed), then the head gets its one reference.
+    /// The tail pages keep count 0: the head's reference covers the block.
+    /// On failure the bad page has been reported and the caller retires the
+    /// block.
+    pub(super) fn prep_new_page(&self, pfn: usize, order: usize) -> Result<&'static Page, ()> {
+        let block = &self.node_mem_map().pages()[pfn..][..1 << order];
+        for page in block {
+            if let Err(reason) = free_pages_check(page) {
+                self.bad_page(page, reason);
+                return Err(());
+            }
+        }
+        for page in block {
+            page.set_page_private(0);
+        }
+        block[0].set_page_refcounted();
+        Ok(&block[0])
+    }
+
+    /// Take an order-`order` block from `zone_type`'s free lists and prepare
+    /// it (Linux `buffered_rmqueue`, seed 001). The zone lock is held only
+    /// around `__rmqueue`. If the block turns out to be corrupt it is retired
+    /// and another one is tried, as Linux's `goto again`; every retry
+    /// consumes free pages, so this ends.
+    ///
+    /// A later issue adds the per-CPU page lists here: order-0 requests will
+    /// be served from them first.
+    fn buffered_rmqueue(&self, zone_type: ZoneType, order: usize) -> Option<&'static Page> {
+        loop {
+            let pfn = self.zone(zone_type).lock().__rmqueue(order)?;
+            match self.prep_new_page(pfn, order) {
+                Ok(page) => return Some(page),
+                Err(()) => self.zone(zone_type).lock().retire_bad_block(pfn, order),
+            }
+        }
+    }
+
+    /// Allocate `2^order` contiguous page frames from the zones in `zonelist`,
+    /// preferred zone first (Linux `__alloc_pages`, the front end of the zone
+    /// allocator that seed 000 walks through). Returns the descriptor of the first
+    /// frame, with a reference count of 1; the other frames of the block have
+    /// count 0.
+    ///
+    /// Linux scans the zonelist several times with lower and lower
+    /// watermarks, wakes kswapd and may reclaim before giving up. We have no
+    /// watermarks or reclaim yet, so one scan decides: the first zone with a
+    /// big enough free block serves the request. An order of `MAX_ORDER` or
+    /// more can never be satisfied and is refused with a warning.
+    pub fn __alloc_pages(
+        &self,
+        gfp_mask: GfpFlags,
+        order: usize,
+        zonelist: &Zonelist,
+    ) -> Option<&'static Page> {
+        if order >= MAX_ORDER {
+            log::warn!("__alloc_pages: order {order} >= MAX_ORDER ({MAX_ORDER}), refused");
+            return None;
+        }
+        let page = zonelist
+            .zones()
+            .iter()
+            .find_map(|&zone| self.buffered_rmqueue(zone, order));
+        if page.is_none() {
+            log::warn!(
+                "page allocation failure: order:{}, mode:{:#x}",
+                order,
+                gfp_mask.bits()
+            );
+        }
+        page
+    }
+
+    /// Allocate `2^order` contiguous frames for a `gfp_mask` request (Linux
+    /// `alloc_pages`): pick the zonelist of the request's zone class
+    /// (`gfp_zone`) and call [`PgData::__alloc_pages`].
+    pub fn alloc_pages(&self, gfp_mask: GfpFlags, order: usize) -> Option<&'static Page> {
+        self.__alloc_pages(gfp_mask, order, self.zonelist(gfp_mask))
+    }
+
+    /// Allocate one frame (Linux `alloc_page`).
+    pub fn alloc_page(&self, gfp_mask: GfpFlags) -> Option<&'static Page> {
+        self.alloc_pages(gfp_mask, 0)
+    }
+
+    /// Drop a reference to the order-`order` block headed by `page`, and give
+    /// the block back to its zone if that was the last one (Linux
+    /// `__free_pages`).
+    ///
+    /// Before touching anything the request itself is checked; a request that
+    /// fails is reported and refused, leaving every count and list as it was:
+    /// * the page is one of this node's descriptors, `order < MAX_ORDER`, the
+    ///   block is aligned to its order and lies inside the page's zone;
+    /// * the page is not reserved (boot memory, holes, retired pages belong
+    ///   to nobody who may free them);
+    /// * the page is in use: `PG_buddy` or a count of 0 means it is already
+    ///   free (a double free) or is a tail page of some block.
+    ///
+    /// Then `put_page_testzero`: if other references remain, that is all.
+    /// Otherwise `__free_pages_ok` frees the block.
+    pub fn __free_pages(&self, page: &Page, order: usize) {
+        let Some(pfn) = self.check_free_request(page, order) else {
+            return;
+        };
+        if page.put_page_testzero() {
+            self.__free_pages_ok(page, pfn, order);
+        }
+    }
+
+    /// Free one frame (Linux `__free_page`).
+    pub fn __free_page(&self, page: &Page) {
+        self.__free_pages(page, 0);
+    }
+
+    /// The request checks of [`PgData::__free_pages`]; returns the block's PFN
+    /// if the request is acceptable.
+    fn check_free_request(&self, page: &Page, order: usize) -> Option<usize> {
+        let Some(pfn) = self.page_to_pfn(page) else {
+            log::error!(
+                "__free_pages: {:p} is not a page descriptor of this node, refused",
+                page
+            );
+            return None;
+        };
+        let problem = if order >= MAX_ORDER {
+            Some("freeing a block of order >= MAX_ORDER")
+        } else if page.is_reserved() {
+            Some("freeing a reserved page")
+        } else if page.is_buddy() {
+            Some("double free: page is already free")
+        } else if page.page_count() <= 0 {
+            Some("freeing a page with no reference (double free or tail page)")
+        } else if !is_aligned(pfn, order) {
+            Some("freeing a block not aligned to its order")
+        } else if !self.block_inside_its_zone(page, pfn, order) {
+            Some("freeing a block that is not inside one zone")
+        } else {
+            None
+        };
+        match problem {
+            Some(reason) => {
+                self.bad_page(page, reason);
+                None
+            }
+            None => Some(pfn),
+        }
+    }
+
+    /// Do all `2^order` frames from `pfn` (the frame of `page`) lie inside
+    /// `page`'s zone? A block may only be freed into one zone's lists.
+    pub(super) fn block_inside_its_zone(&self, page: &Page, pfn: usize, order: usize) -> bool {
+        let zone = self.page_zone(page).lock();
+        zone.zone_spans_pfn(pfn) && zone.zone_spans_pfn(pfn + (1 << order) - 1)
+    }
+
+    /// Free a block whose last reference was just dropped (Linux
+    /// `__free_pages_ok`): every page must now look free
+    /// ([`free_pages_check`]); then, under the zone lock,
+    /// [`Zone::__free_one_page`] merges it into the free lists.
+    ///
+    /// If a page fails the check, the block is not ours to free: a page is
+    /// still mapped, or `order` was wrong and the block overlaps someone
+    /// else's pages or a free block. The page is reported and the reference
+    /// the caller just dropped is given back, so the block is exactly as it
+    /// was before the call. (Linux leaks such a block; we refuse the call.)
+    fn __free_pages_ok(&self, head: &Page, pfn: usize, order: usize) {
+        let block = &self.node_mem_map().pages()[pfn..][..1 << order];
+        for page in block {
+            if let Err(reason) = free_pages_check(page) {
+                self.bad_page(page, reason);
+                head.set_page_refcounted();
+                return;
+            }
+        }
+        self.page_zone(head).lock().__free_one_page(pfn, order);
+    }
+}
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::super::bootmem::{free_all_bootmem, set_highmem_pages_init};
+    use super::super::gfp::build_zonelists;
+    use super::super::mmzone::MAX_NR_ZONES;
+    use super::super::mmzone::test_support::node;
+    use super::super::pfn_phys;
+    use super::*;
+
+    const GFP_KERNEL: GfpFlags = GfpFlags::GFP_KERNEL;
+    const GFP_HIGHUSER: GfpFlags = GfpFlags::GFP_HIGHUSER;
+    const GFP_DMA: GfpFlags = GfpFlags::GFP_DMA;
+
+    /// Build a node and run `mem_init` on it: `free` are the free PFN ranges.
+    fn booted(
+        nr_pages: usize,
+        max_zone_pfn: [usize; MAX_NR_ZONES],
+        memory: &[(usize, usize)],
+        free: &[(usize, usize)],
+    ) -> PgData {
+        let pgdat = node(nr_pages, max_zone_pfn, memory);
+        let ranges: Vec<(u64, u64)> = free
+            .iter()
+            .map(|&(s, e)| (pfn_phys(s as u64), pfn_phys(e as u64)))
+            .collect();
+        set_highmem_pages_init(&pgdat, ranges.iter().copied());
+        free_all_bootmem(&pgdat, ranges.iter().copied());
+        pgdat
+    }
+
+    /// DMA [0,64), Normal [64,256), HighMem [256,512), all RAM, all free.
+    fn three_zones() -> PgData {
+        booted(512, [64, 256, 512], &[(0, 512)], &[(0, 512)])
+    }
+
+    /// One zone of exactly one order-10 block.
+    fn one_big_block() -> PgData {
+        booted(1024, [1024, 1024, 1024], &[(0, 1024)], &[(0, 1024)])
+    }
+
+    fn check_all(pgdat: &PgData) {
+        for zone in &pgdat.node_zones {
+            if let Err(error) = zone.lock().check_free_lists() {
+                panic!("free lists corrupt: {error}");
+            }
+        }
+    }
+
+    /// What a test compares before/after a refused operation.
+    fn snapshot(pgdat: &PgData) -> [(usize, [usize; MAX_ORDER], usize); MAX_NR_ZONES] {
+        ZoneType::ALL.map(|zone| {
+            let zone = pgdat.zone(zone).lock();
+            (zone.free_pages(), zone.buddyinfo(), zone.nr_bad_pages())
+        })
+    }
+
+    fn buddyinfo(pgdat: &PgData, zone: ZoneType) -> [usize; MAX_ORDER] {
+        pgdat.zone(zone).lock().buddyinfo()
+    }
+
+    fn pfn(pgdat: &PgData, page: &Page) -> usize {
+        pgdat.page_to_pfn(page).unwrap()
+    }
+
+    /// The zonelist that tries `zone` and nothing else.
+    fn only(zone: ZoneType) -> Zonelist {
+        build_zonelists(|z| z == zone)[zone as usize]
+    }
+
+    #[test]
+    fn find_buddy_flips_one_bit() {
+        assert_eq!(__find_buddy_index(0, 0), 1);
+        assert_eq!(__find_buddy_index(1, 0), 0);
+        assert_eq!(__find_buddy_index(8, 3), 0);
+        assert_eq!(__find_buddy_index(16, 3), 24);
+        assert_eq!(combined_pfn(24, 3), 16);
+        assert_eq!(combined_pfn(16, 3), 16);
+    }
+
+    #[test]
+    fn mem_init_leaves_maximal_blocks() {
+        let pgdat = three_zones();
+        check_all(&pgdat);
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Dma),
+            [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Normal),
+            [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0]
+        );
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::HighMem),
+            [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+        );
+        // Blocks never merge across a zone boundary: DMA's order-6 block at 0
+        // and Normal's order-6 block at 64 are buddies by PFN, but stay apart.
+        assert!(!pgdat.zone(ZoneType::Dma).lock().page_is_buddy(64, 6));
+        assert!(pgdat.zone(ZoneType::Normal).lock().page_is_buddy(64, 6));
+    }
+
+    #[test]
+    fn split_at_every_order() {
+        let pgdat = one_big_block();
+        for order in 0..MAX_ORDER {
+            let page = pgdat.alloc_pages(GFP_KERNEL, order).unwrap();
+            // The lower half is kept at every split, so the block starts at 0
+            // and one free block of each order from `order` to 9 is left.
+            assert_eq!(pfn(&pgdat, page), 0);
+            assert_eq!(page.page_count(), 1);
+            let expected: [usize; MAX_ORDER] =
+                core::array::from_fn(|o| usize::from(o >= order && o < MAX_ORDER - 1));
+            assert_eq!(buddyinfo(&pgdat, ZoneType::Dma), expected, "order {order}");
+            assert_eq!(
+                pgdat.zone(ZoneType::Dma).lock().free_pages(),
+                1024 - (1 << order)
+            );
+            check_all(&pgdat);
+            pgdat.__free_pages(page, order);
+            assert_eq!(
+                buddyinfo(&pgdat, ZoneType::Dma),
+                [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+            );
+            check_all(&pgdat);
+        }
+    }
+
+    #[test]
+    fn merge_at_every_order() {
+        let pgdat = one_big_block();
+        for order in 0..MAX_ORDER - 1 {
+            let a = pgdat.alloc_pages(GFP_KERNEL, order).unwrap();
+            let b = pgdat.alloc_pages(GFP_KERNEL, order).unwrap();
+            assert_eq!((pfn(&pgdat, a), pfn(&pgdat, b)), (0, 1 << order));
+            pgdat.__free_pages(a, order);
+            // `a`'s buddy `b` is busy: `a` waits on free_area[order].
+            let info = buddyinfo(&pgdat, ZoneType::Dma);
+            assert_eq!(info[order], 1);
+            assert_eq!(info[MAX_ORDER - 1], 0);
+            check_all(&pgdat);
+            pgdat.__free_pages(b, order);
+            // Freeing `b` merges all the way up.
+            assert_eq!(
+                buddyinfo(&pgdat, ZoneType::Dma),
+                [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                "order {order}"
+            );
+            check_all(&pgdat);
+        }
+    }
+
+    #[test]
+    fn smallest_sufficient_block_is_split_first() {
+        let pgdat = one_big_block();
+        let big = pgdat.alloc_pages(GFP_KERNEL, 3).unwrap(); // leaves 8 (o3), 16 (o4), ...
+        let small = pgdat.alloc_page(GFP_KERNEL).unwrap();
+        // Order 0 came from the order-3 block at 8, not from the bigger ones.
+        assert_eq!(pfn(&pgdat, small), 8);
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Dma),
+            [1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0]
+        );
+        pgdat.__free_page(small);
+        pgdat.__free_pages(big, 3);
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Dma),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
+    }
+
+    #[test]
+    fn every_block_is_aligned_and_inside_one_zone() {
+        // Odd zone boundaries and holes: DMA [1,100), Normal [100,700),
+        // HighMem [700,1000), holes at [37,41) and [333,400).
+        let pgdat = booted(
+            1000,
+            [100, 700, 1000],
+            &[(1, 37), (41, 333), (400, 1000)],
+            &[(1, 37), (41, 333), (400, 1000)],
+        );
+        check_all(&pgdat);
+        let managed: usize = ZoneType::ALL
+            .iter()
+            .map(|&zone| pgdat.zone(zone).lock().managed_pages())
+            .sum();
+        // Biggest blocks first, every GFP class, until nothing is left.
+        let mut blocks = Vec::new();
+        for order in (0..MAX_ORDER).rev() {
+            for gfp in [GFP_DMA, GFP_KERNEL, GFP_HIGHUSER] {
+                while let Some(page) = pgdat.alloc_pages(gfp, order) {
+                    let start = pfn(&pgdat, page);
+                    assert_eq!(start % (1 << order), 0, "pfn {start:#x} order {order}");
+                    let zone = pgdat.page_zone(page).lock();
+                    assert!(
+                        zone.zone_spans_pfn(start) && zone.zone_spans_pfn(start + (1 << order) - 1)
+                    );
+                    drop(zone);
+                    let block = start..start + (1 << order);
+                    assert!(
+                        !(37..41).any(|p| block.contains(&p))
+                            && !(333..400).any(|p| block.contains(&p))
+                    );
+                    blocks.push((page, order));
+                }
+            }
+        }
+        check_all(&pgdat);
+        assert_eq!(
+            blocks.iter().map(|&(_, order)| 1 << order).sum::<usize>(),
+            managed
+        );
+        assert!(blocks.iter().any(|&(_, order)| order >= 6));
+        for (page, order) in blocks {
+            pgdat.__free_pages(page, order);
+        }
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn highmem_requests_fall_back_to_normal_then_dma() {
+        let pgdat = three_zones();
+        let mut zones = Vec::new();
+        while let Some(page) = pgdat.alloc_page(GFP_HIGHUSER) {
+            zones.push(page.page_zonenum());
+        }
+        assert_eq!(zones.len(), 512);
+        assert!(zones[..256].iter().all(|&z| z == ZoneType::HighMem));
+        assert!(zones[256..448].iter().all(|&z| z == ZoneType::Normal));
+        assert!(zones[448..].iter().all(|&z| z == ZoneType::Dma));
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn normal_requests_never_use_highmem_and_dma_requests_never_use_normal() {
+        let pgdat = three_zones();
+        let mut kernel = Vec::new();
+        while let Some(page) = pgdat.alloc_page(GFP_KERNEL) {
+            kernel.push(page);
+        }
+        // Normal (192 pages) then DMA (64), and never HighMem.
+        assert_eq!(kernel.len(), 256);
+        assert!(kernel.iter().all(|page| !page.is_highmem()));
+        assert_eq!(pgdat.zone(ZoneType::HighMem).lock().free_pages(), 256);
+        for page in kernel.drain(..) {
+            pgdat.__free_page(page);
+        }
+        let mut dma = Vec::new();
+        while let Some(page) = pgdat.alloc_page(GFP_DMA) {
+            dma.push(page);
+        }
+        assert_eq!(dma.len(), 64);
+        assert!(dma.iter().all(|page| page.page_zonenum() == ZoneType::Dma));
+        assert_eq!(pgdat.zone(ZoneType::Normal).lock().free_pages(), 192);
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn big_requests_skip_zones_without_a_big_enough_block() {
+        let pgdat = three_zones();
+        // HighMem's biggest block is order 8, Normal has an order 7: an
+        // order-8 HighMem request is served by HighMem, the next one by nobody
+        // (Normal and DMA have nothing of order 8).
+        assert!(pgdat.alloc_pages(GFP_HIGHUSER, 8).unwrap().is_highmem());
+        assert!(pgdat.alloc_pages(GFP_HIGHUSER, 8).is_none());
+        // An order-7 request now falls back to Normal.
+        assert_eq!(
+            pgdat.alloc_pages(GFP_HIGHUSER, 7).unwrap().page_zonenum(),
+            ZoneType::Normal
+        );
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn orders_of_max_order_and_above_are_refused() {
+        let pgdat = one_big_block();
+        let before = snapshot(&pgdat);
+        assert!(pgdat.alloc_pages(GFP_KERNEL, MAX_ORDER).is_none());
+        assert!(pgdat.alloc_pages(GFP_KERNEL, 40).is_none());
+        let page = pgdat.alloc_pages(GFP_KERNEL, MAX_ORDER - 1).unwrap();
+        pgdat.__free_pages(page, MAX_ORDER);
+        assert_eq!(
+            page.page_count(),
+            1,
+            "refused free must not drop the reference"
+        );
+        pgdat.__free_pages(page, MAX_ORDER - 1);
+        assert_eq!(snapshot(&pgdat), before);
+    }
+
+    #[test]
+    fn double_free_is_reported_and_refused() {
+        let pgdat = three_zones();
+        let page = pgdat.alloc_page(GFP_KERNEL).unwrap();
+        let other = pgdat.alloc_page(GFP_KERNEL).unwrap();
+        pgdat.__free_page(page);
+        let before = snapshot(&pgdat);
+        let reports = pgdat.nr_bad_page_reports();
+        // `page` is now a free block of order 0 (its buddy `other` is busy).
+        assert!(page.is_buddy());
+        pgdat.__free_page(page);
+        assert_eq!(pgdat.nr_bad_page_reports(), reports + 1);
+        assert_eq!(snapshot(&pgdat), before);
+        check_all(&pgdat);
+        // After merging it is a tail page of a bigger free block: count 0.
+        pgdat.__free_page(other);
+        let before = snapshot(&pgdat);
+        pgdat.__free_page(page);
+        pgdat.__free_page(other);
+        assert_eq!(pgdat.nr_bad_page_reports(), reports + 3);
+        assert_eq!(snapshot(&pgdat), before);
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn freeing_a_reserved_page_is_reported_and_refused() {
+        // PFNs [20,30) are kept by memblock.
+        let pgdat = booted(64, [64, 64, 64], &[(0, 64)], &[(0, 20), (30, 64)]);
+        let before = snapshot(&pgdat);
+        let reserved = pgdat.pfn_to_page(25).unwrap();
+        pgdat.__free_page(reserved);
+        pgdat.__free_pages(pgdat.pfn_to_page(24).unwrap(), 2);
+        assert_eq!(pgdat.nr_bad_page_reports(), 2);
+        assert_eq!(snapshot(&pgdat), before);
+        assert!(reserved.is_reserved());
+        assert_eq!(reserved.page_count(), 1);
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn misaligned_zone_crossing_and_foreign_frees_are_refused() {
+        let pgdat = three_zones();
+        let first = pgdat.alloc_page(GFP_DMA).unwrap();
+        let second = pgdat.alloc_page(GFP_DMA).unwrap();
+        assert_eq!((pfn(&pgdat, first), pfn(&pgdat, second)), (0, 1));
+        let before = snapshot(&pgdat);
+        pgdat.__free_pages(second, 1); // PFN 1 is not order-1 aligned
+        pgdat.__free_pages(first, 7); // [0,128) crosses into Normal
+        let stranger = Page::new();
+        stranger.init_page_count();
+        pgdat.__free_page(&stranger);
+        assert_eq!(snapshot(&pgdat), before);
+        assert_eq!(
+            (
+                first.page_count(),
+                second.page_count(),
+                stranger.page_count()
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(pgdat.nr_bad_page_reports(), 2);
+        pgdat.__free_page(second);
+        pgdat.__free_page(first);
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Dma),
+            [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+        );
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn freeing_with_a_wrong_order_is_refused_without_damage() {
+        let pgdat = one_big_block();
+        let a = pgdat.alloc_page(GFP_KERNEL).unwrap();
+        let before = snapshot(&pgdat);
+        // [0,4) would overlap the free blocks at 1 (o0) and 2 (o1).
+        pgdat.__free_pages(a, 2);
+        assert_eq!(snapshot(&pgdat), before);
+        assert_eq!(a.page_count(), 1);
+        let b = pgdat.alloc_page(GFP_KERNEL).unwrap();
+        assert_eq!(pfn(&pgdat, b), 1);
+        let before = snapshot(&pgdat);
+        // [0,2) would free `b`, which belongs to someone else.
+        pgdat.__free_pages(a, 1);
+        assert_eq!(snapshot(&pgdat), before);
+        assert_eq!((a.page_count(), b.page_count()), (1, 1));
+        assert_eq!(pgdat.nr_bad_page_reports(), 2);
+        check_all(&pgdat);
+        pgdat.__free_page(a);
+        pgdat.__free_page(b);
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Dma),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
+    }
+
+    #[test]
+    fn a_shared_page_is_freed_by_its_last_user() {
+        let pgdat = one_big_block();
+        let page = pgdat.alloc_pages(GFP_KERNEL, 2).unwrap();
+        page.get_page();
+        pgdat.__free_pages(page, 2);
+        assert_eq!(page.page_count(), 1);
+        assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 1020);
+        pgdat.__free_pages(page, 2);
+        assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 1024);
+        assert_eq!(pgdat.nr_bad_page_reports(), 0);
+        check_all(&pgdat);
+    }
+
+    #[test]
+    fn a_page_corrupted_while_free_is_retired_at_allocation() {
+        let pgdat = booted(64, [64, 64, 64], &[(0, 64)], &[(0, 64)]);
+        // Someone keeps using PFN 5 after it was freed.
+        let victim = pgdat.pfn_to_page(5).unwrap();
+        victim.get_page();
+        let pages: Vec<_> = (0..6)
+            .map(|_| pgdat.alloc_page(GFP_KERNEL).unwrap())
+            .collect();
+        let pfns: Vec<_> = pages.iter().map(|page| pfn(&pgdat, page)).collect();
+        // PFN 5 was caught by prep_new_page and skipped.
+        assert_eq!(pfns, [0, 1, 2, 3, 4, 6]);
+        assert_eq!(pgdat.nr_bad_page_reports(), 1);
+        let zone = pgdat.zone(ZoneType::Dma).lock();
+        assert_eq!(zone.nr_bad_pages(), 1);
+        // The books balance: free + allocated + retired = managed.
+        assert_eq!(
+            zone.free_pages() + pages.len() + zone.nr_bad_pages(),
+            zone.managed_pages()
+        );
+        zone.check_free_lists().unwrap();
+        drop(zone);
+        // The retired page can never come back.
+        pgdat.__free_page(victim);
+        assert!(victim.is_reserved());
+        for page in pages {
+            pgdat.__free_page(page);
+        }
+        check_all(&pgdat);
+        assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 63);
+        // 63 free pages around the hole at 5: 4 (o0), 6 (o1), 0 (o2), 8 (o3), ...
+        assert_eq!(
+            buddyinfo(&pgdat, ZoneType::Dma),
+            [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn a_free_page_marked_buddy_by_mistake_is_retired_with_its_mark_removed() {
+        let pgdat = booted(64, [64, 64, 64], &[(0, 64)], &[(0, 64)]);
+        let victim = pgdat.pfn_to_page(1).unwrap();
+        victim.set_buddy();
+        assert!(pgdat.zone(ZoneType::Dma).lock().check_free_lists().is_err());
+        let whole = pgdat.alloc_pages(GFP_KERNEL, 6);
+        assert!(whole.is_none(), "the only block held a corrupt page");
+        assert!(!victim.is_buddy() && victim.is_reserved());
+        let zone = pgdat.zone(ZoneType::Dma).lock();
+        assert_eq!((zone.free_pages(), zone.nr_bad_pages()), (0, 64));
+        zone.check_free_lists().unwrap();
+    }
+
+    #[test]
+    fn the_checker_catches_corruption() {
+        let pgdat = one_big_block();
+        let a = pgdat.alloc_pages(GFP_KERNEL, 3).unwrap();
+        let b = pgdat.alloc_pages(GFP_KERNEL, 3).unwrap();
+        let zone_lock = pgdat.zone(ZoneType::Dma);
+        let problem = |zone: &Zone| zone.check_free_lists().unwrap_err().problem;
+
+        let mut zone = zone_lock.lock();
+        zone.free_area[4].nr_free += 1;
+        assert_eq!(problem(&zone), "nr_free disagrees with the free list");
+        zone.free_area[4].nr_free -= 1;
+        zone.free_pages += 1;
+        assert_eq!(problem(&zone), "free_pages disagrees with the free lists");
+        zone.free_pages -= 1;
+        zone.check_free_lists().unwrap();
+
+        // A page inside a free block claims to be reserved / in use.
+        let tail = pgdat.pfn_to_page(17).unwrap();
+        tail.set_reserved();
+        assert_eq!(problem(&zone), "page in a free block is in use or reserved");
+        tail.clear_reserved();
+        tail.set_buddy();
+        assert_eq!(problem(&zone), "free blocks overlap");
+        tail.clear_buddy();
+        tail.set_page_zone(ZoneType::Normal);
+        assert_eq!(problem(&zone), "free page linked to another zone");
+        tail.set_page_zone(ZoneType::Dma);
+        // A PG_buddy page on no list.
+        b.set_buddy();
+        assert_eq!(problem(&zone), "a PG_buddy page is on no free list");
+        b.clear_buddy();
+
+        // A buggy free that puts two buddies on the list without merging.
+        let map = zone.mem_map();
+        for page in [a, b] {
+            page.set_page_count(0);
+            set_page_order(page, 3);
+            zone.free_area[3].free_list.add(pfn(&pgdat, page), &map);
+            zone.free_area[3].nr_free += 1;
+            zone.free_pages += 8;
+        }
+        assert_eq!(problem(&zone), "two free buddies left unmerged");
+    }
+
+    #[test]
+    fn allocating_a_whole_zone_and_freeing_it_restores_buddyinfo() {
+        // Holes and reserved pages give every zone an irregular set of
+        // blocks. DMA [1,300), Normal [300,1800), HighMem [1800,3000).
+        let memory = [(1, 150), (200, 2900)];
+        let free = [(1, 150), (200, 400), (450, 1000), (1001, 2900)];
+        let pgdat = booted(3000, [300, 1800, 3000], &memory, &free);
+        let initial: [[usize; MAX_ORDER]; MAX_NR_ZONES] =
+            ZoneType::ALL.map(|zone| buddyinfo(&pgdat, zone));
+        assert!(
+            initial
+                .iter()
+                .all(|info| info.iter().filter(|&&n| n > 0).count() >= 3),
+            "{initial:?}"
+        );
+        for zone_type in ZoneType::ALL {
+            let zonelist = only(zone_type);
+            for order in 0..MAX_ORDER {
+                let free_before = pgdat.zone(zone_type).lock().free_pages();
+                let mut blocks = Vec::new();
+                while let Some(page) = pgdat.__alloc_pages(GFP_HIGHUSER, order, &zonelist) {
+                    assert_eq!(page.page_zonenum(), zone_type);
+                    blocks.push(page);
+                }
+                {
+                    let zone = pgdat.zone(zone_type).lock();
+                    zone.check_free_lists().unwrap();
+                    // Only blocks too small for this order are left.
+                    assert!(zone.buddyinfo()[order..].iter().all(|&n| n == 0));
+                    assert_eq!(zone.free_pages() + (blocks.len() << order), free_before);
+                }
+                for page in blocks {
+                    pgdat.__free_pages(page, order);
+                }
+                assert_eq!(
+                    buddyinfo(&pgdat, zone_type),
+                    initial[zone_type as usize],
+                    "zone {zone_type:?} order {order}"
+                );
+                check_all(&pgdat);
+            }
+        }
+        assert_eq!(pgdat.nr_bad_page_reports(), 0);
+    }
+
+    /// A tiny xorshift PRNG: deterministic, no dependencies.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Every frame of the node is free (in exactly one free block), allocated
+    /// (in exactly one live block), or neither; never both or twice.
+    fn check_no_overlap(pgdat: &PgData, allocated: &[(&'static Page, usize)]) {
+        let mut owner = vec![0u8; pgdat.node_mem_map().pages().len()];
+        for zone in &pgdat.node_zones {
+            let zone = zone.lock();
+            let map = zone.mem_map();
+            for (order, area) in zone.free_area.iter().enumerate() {
+                for (start, _) in area.free_list.iter(&map) {
+                    owner[start..][..1 << order]
+                        .iter_mut()
+                        .for_each(|n| *n += 1);
+                }
+            }
+        }
+        for &(page, order) in allocated {
+            let start = pfn(pgdat, page);
+            assert_eq!(page.page_count(), 1);
+            assert!(!page.is_buddy() && !page.is_reserved());
+            owner[start..][..1 << order]
+                .iter_mut()
+                .for_each(|n| *n += 1);
+            for tail in start + 1..start + (1 << order) {
+                assert_eq!(pgdat.pfn_to_page(tail).unwrap().page_count(), 0);
+            }
+        }
+        if let Some(p) = owner.iter().position(|&n| n > 1) {
+            panic!("pfn {p:#x} is in two blocks");
+        }
+    }
+
+    /// For each zone: free + allocated + retired = managed.
+    fn check_conservation(pgdat: &PgData, allocated: &[(&'static Page, usize)]) {
+        for zone_type in ZoneType::ALL {
+            let in_use: usize = allocated
+                .iter()
+                .filter(|(page, _)| page.page_zonenum() == zone_type)
+                .map(|&(_, order)| 1 << order)
+                .sum();
+            let zone = pgdat.zone(zone_type).lock();
+            assert_eq!(
+                zone.free_pages() + in_use + zone.nr_bad_pages(),
+                zone.managed_pages()
+            );
+        }
+    }
+
+    /// The zone `alloc_pages(gfp, order)` must use: the first zone of the
+    /// zonelist that has a free block of at least `order`.
+    fn expected_zone(pgdat: &PgData, gfp: GfpFlags, order: usize) -> Option<ZoneType> {
+        pgdat.zonelist(gfp).zones().iter().copied().find(|&zone| {
+            pgdat.zone(zone).lock().buddyinfo()[order..]
+                .iter()
+                .any(|&n| n > 0)
+        })
+    }
+
+    fn random_alloc_free_run(seed: u64, steps: usize) {
+        let memory = [(1, 0x9f), (0x100, 1400), (1500, 2500)];
+        let free = [
+            (1, 2),
+            (3, 0x9f),
+            (0x100, 0x180),
+            (0x1a0, 1400),
+            (1500, 2400),
+        ];
+        let pgdat = booted(2500, [256, 1024, 2500], &memory, &free);
+        let initial: [[usize; MAX_ORDER]; MAX_NR_ZONES] =
+            ZoneType::ALL.map(|zone| buddyinfo(&pgdat, zone));
+        let mut rng = XorShift(seed);
+        let mut allocated: Vec<(&'static Page, usize)> = Vec::new();
+        let mut last_freed: Option<(&'static Page, usize)> = None;
+        let mut expected_reports = 0;
+        // (served by the preferred zone, by a fallback zone, not at all)
+        let mut outcomes = [0usize; 3];
+        for step in 0..steps {
+            // Alternate phases that mostly fill memory and mostly drain it,
+            // so that both exhaustion and coalescing happen mid-run.
+            let nr_alloc_choices = if (step / 500) % 2 == 0 { 14 } else { 5 };
+            match rng.below(20) {
+                // Allocate, with small orders more likely than big ones.
+                roll if roll < nr_alloc_choices => {
+                    let gfp =
+                        [GFP_KERNEL, GFP_HIGHUSER, GFP_DMA, GfpFlags::GFP_ATOMIC][rng.below(4)];
+                    let order = rng.below(MAX_ORDER).min(rng.below(MAX_ORDER));
+                    let expected = expected_zone(&pgdat, gfp, order);
+                    let page = pgdat.alloc_pages(gfp, order);
+                    assert_eq!(
+                        page.map(|page| page.page_zonenum()),
+                        expected,
+                        "step {step}"
+                    );
+                    let preferred = pgdat.zonelist(gfp).zones().first().copied();
+                    outcomes[match expected {
+                        Some(zone) if Some(zone) == preferred => 0,
+                        Some(_) => 1,
+                        None => 2,
+                    }] += 1;
+                    if let Some(page) = page {
+                        assert_eq!(pfn(&pgdat, page) % (1 << order), 0);
+                        allocated.push((page, order));
+                    }
+                }
+                // Free a random live block.
+                0..19 if !allocated.is_empty() => {
+                    let (page, order) = allocated.swap_remove(rng.below(allocated.len()));
+                    pgdat.__free_pages(page, order);
+                    last_freed = Some((page, order));
+                }
+                // Misbehave: free the last freed block again, or a reserved page.
+                _ => {
+                    let before = snapshot(&pgdat);
+                    match last_freed.take() {
+                        Some((page, order))
+                            if !allocated.iter().any(|&(p, _)| core::ptr::eq(p, page)) =>
+                        {
+                            pgdat.__free_pages(page, order)
+                        }
+                        _ => pgdat.__free_page(pgdat.pfn_to_page(2).unwrap()),
+                    }
+                    expected_reports += 1;
+                    assert_eq!(
+                        snapshot(&pgdat),
+                        before,
+                        "step {step}: a refused free changed the zones"
+                    );
+                }
+            }
+            assert_eq!(pgdat.nr_bad_page_reports(), expected_reports, "step {step}");
+            check_all(&pgdat);
+            check_no_overlap(&pgdat, &allocated);
+            check_conservation(&pgdat, &allocated);
+        }
+        // The run went through every path: served, fallen back, exhausted.
+        assert!(outcomes.iter().all(|&n| n > 0), "{outcomes:?}");
+        for (page, order) in allocated.drain(..) {
+            pgdat.__free_pages(page, order);
+        }
+        check_all(&pgdat);
+        // Full coalescing: exactly the blocks we started with.
+        assert_eq!(ZoneType::ALL.map(|zone| buddyinfo(&pgdat, zone)), initial);
+        for zone in &pgdat.node_zones {
+            let zone = zone.lock();
+            assert_eq!(zone.free_pages(), zone.managed_pages());
+        }
+    }
+
+    #[test]
+    fn random_alloc_free_sequences_keep_every_invariant() {
+        for seed in [1, 0x9e37_79b9_7f4a_7c15, 0xdead_beef, 42] {
+            random_alloc_free_run(seed, 10_000);
+        }
+    }
+}

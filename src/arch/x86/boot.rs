@@ -216,3 +216,57 @@ extern "C" fn start_kernel_entry(magic: u32, boot_info_paddr: u32) -> ! {
     crate::arch::x86::traps::trap_init();
     crate::init::start_kernel(BootHandoff { magic, boot_info_paddr })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::x86::cpu;
+    use crate::mm::layout::PAGE_OFFSET;
+    use x86::controlregs::{Cr0, Cr4};
+
+    #[test_case]
+    fn kernel_runs_in_the_higher_half() {
+        let code = start_kernel_entry as *const () as usize;
+        let data = &raw const BOOT_INFO as usize;
+        let local = 0u32;
+        let stack = &raw const local as usize;
+        assert!(code >= PAGE_OFFSET + 0x10_0000, "code at {code:#x}");
+        assert!(data >= PAGE_OFFSET, "data at {data:#x}");
+        assert!(stack >= PAGE_OFFSET, "stack at {stack:#x}");
+    }
+
+    #[test_case]
+    fn two_level_paging_is_on() {
+        assert!(cpu::read_cr0().contains(Cr0::CR0_ENABLE_PAGING));
+        assert!(cpu::read_cr0().contains(Cr0::CR0_WRITE_PROTECT));
+        assert!(!cpu::read_cr4().contains(Cr4::CR4_ENABLE_PAE), "PAE must be off");
+    }
+
+    #[test_case]
+    fn identity_mapping_is_gone() {
+        // The page directory in use: no entry below PAGE_OFFSET is present.
+        let pgd = crate::mm::layout::__va(cpu::read_cr3() as u64) as *const u32;
+        for index in 0..(PAGE_OFFSET >> 22) {
+            // SAFETY: CR3 holds the physical address of a page directory in
+            // low memory, which the direct map covers; 1024 entries of 4 bytes.
+            let entry = unsafe { pgd.add(index).read_volatile() };
+            assert_eq!(entry & 1, 0, "user-half PDE {index} is present: {entry:#x}");
+        }
+    }
+
+    #[test_case]
+    fn boot_information_was_copied_whole() {
+        let handoff = BootHandoff { magic: MULTIBOOT2_BOOTLOADER_MAGIC, boot_info_paddr: 0 };
+        let bytes = boot_info_bytes(&handoff).expect("valid copy");
+        assert!(bytes.len() >= 16 && bytes.len() <= BOOT_INFO_MAX);
+        // The last tag of a Multiboot2 structure is the end tag: type 0, size 8.
+        let end = &bytes[bytes.len() - 8..];
+        assert_eq!(end, &[0, 0, 0, 0, 8, 0, 0, 0]);
+    }
+
+    #[test_case]
+    fn bad_magic_is_refused_with_a_clear_message() {
+        let handoff = BootHandoff { magic: 0x2bad_b002, boot_info_paddr: 0x1000 };
+        assert_eq!(boot_info_bytes(&handoff), Err("not started by a Multiboot2 loader (bad magic in EAX)"));
+    }
+}

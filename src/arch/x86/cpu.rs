@@ -88,3 +88,25 @@ pub fn halt_forever() -> ! {
         }
     }
 }
+
+/// Switches to the stack whose top is `stack_top` and calls `f` there; `f`
+/// never returns, so the old stack is abandoned.  Used to run code on a
+/// stack with a guard page (the stack-overflow test).
+///
+/// # Safety
+/// `stack_top` must be the 16-byte aligned top of mapped, writable memory
+/// that nothing else uses, large enough for `f`'s first frame.
+pub unsafe fn call_on_stack(stack_top: usize, f: extern "C" fn() -> !) -> ! {
+    // SAFETY: the caller guarantees the new stack; `f` diverges, so nothing
+    // ever returns to the abandoned frame.  EBP = 0 ends the backtrace.
+    unsafe {
+        asm!(
+            "mov esp, {stack}",
+            "xor ebp, ebp",
+            "call {f}",
+            stack = in(reg) stack_top,
+            f = in(reg) f,
+            options(noreturn),
+        )
+    }
+}

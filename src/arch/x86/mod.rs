@@ -8,6 +8,8 @@
 //! | `traps.rs`  | IDT, exception entry stubs, fault reports | `arch/x86/kernel/traps.c`, `entry_32.S`, `mm/fault.c` |
 //! | `irqflags.rs`| interrupts off/on, save/restore | `asm/irqflags.h` |
 //! | `setup.rs`  | boot information, memory map, `setup_arch` | `arch/x86/kernel/setup.c`, `e820.c` |
+//! | `paging.rs` | page-table entries, `swapper_pg_dir`, `paging_init`, `lookup_address` | `arch/x86/mm/init_32.c`, `asm/pgtable*.h` |
+//! | `sections.rs` | the linker's section boundaries | `asm/sections.h` |
 //! | `serial.rs` | COM1 console | `drivers/tty/serial/8250` (early console) |
 //! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
 
@@ -15,7 +17,9 @@ pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod irqflags;
+pub mod paging;
 pub mod qemu;
+pub mod sections;
 pub mod serial;
 pub mod setup;
 pub mod traps;

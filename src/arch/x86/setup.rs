@@ -5,9 +5,13 @@
 //! 1. read the Multiboot2 information GRUB left (boot loader name, command
 //!    line, memory map) and print the memory map as Linux prints the BIOS
 //!    e820 map (`BIOS-e820: [mem 0x...-0x...] usable`);
-//! 2. parse the command line (`parse_early_param`).
+//! 2. parse the command line (`parse_early_param`);
+//! 3. the memory setup of `mm/init.rs`: memblock from the memory map and
+//!    its reservations, `find_low_pfn_range`, `paging_init` (the direct map
+//!    in `swapper_pg_dir`) and `zone_sizes_init` (`mem_map` and the zones).
 
 use crate::cmdline::{self, KernelParams};
+use crate::mm::init as mm_init;
 use multiboot2::{BootInformation, BootInformationHeader, MemoryAreaType};
 
 /// Capacity for memory-map entries we keep (Linux: `E820_X_MAX` is 128 too).
@@ -127,5 +131,30 @@ pub fn setup_arch(boot_info: &'static [u8]) -> &'static BootData {
     if let Some(level) = params.loglevel {
         crate::printk::set_console_loglevel(level);
     }
-    BOOT_DATA.call_once(|| BootData { bootloader_name, command_line, params, e820, nr_e820 })
+    let data = BOOT_DATA.call_once(|| BootData { bootloader_name, command_line, params, e820, nr_e820 });
+
+    mm_init::memblock_setup(data.e820(), data.params.mem);
+    mm_init::find_low_pfn_range();
+    mm_init::init_memory_mapping(data.params.nopse);
+    mm_init::zone_sizes_init();
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test_case]
+    fn memory_map_is_parsed() {
+        let data = boot_data();
+        assert!(data.bootloader_name.starts_with("GRUB"), "{}", data.bootloader_name);
+        let map = data.e820();
+        assert!(!map.is_empty());
+        // QEMU's BIOS always reports conventional memory at 0 and the RAM the
+        // kernel was loaded into at 1 MiB as usable.
+        let usable = |addr: u64| map.iter().any(|e| e.kind == E820Type::Ram && e.addr <= addr && addr < e.addr + e.size);
+        assert!(usable(0x1000));
+        assert!(usable(0x10_0000));
+        assert!(!usable(0xf_0000), "the BIOS area is reserved");
+    }
 }

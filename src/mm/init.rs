@@ -1,0 +1,261 @@
+//! Boot-time memory setup: from memblock to a running buddy allocator.
+//!
+//! Linux spreads this over `arch/x86/kernel/setup.c` (`setup_arch`),
+//! `arch/x86/mm/init_32.c` (`find_low_pfn_range`, `paging_init`,
+//! `zone_sizes_init`, `mem_init`) and `init/main.c` (`mm_init`).  The order:
+//!
+//! 1. [`memblock_setup`]: the usable RAM of the firmware map goes into
+//!    `memblock.memory` (`memblock_x86_fill`), `mem=` cuts it, and what is
+//!    already in use goes into `memblock.reserved`: page 0 and the BIOS's
+//!    first megabyte, the kernel image (which contains the copy of the
+//!    boot information, the boot page tables and stacks).
+//! 2. [`find_low_pfn_range`]: `max_pfn` (end of RAM), `max_low_pfn` (end of
+//!    what the direct map can hold, at most 896 MiB) and `high_memory`.
+//! 3. [`init_memory_mapping`]: the arch code builds `swapper_pg_dir` with
+//!    page tables taken from memblock (`alloc_low_page`).
+//! 4. [`zone_sizes_init`]: the `mem_map` array (one `struct page` per
+//!    frame, itself allocated from memblock) and the three zones.
+//! 5. [`mm_init`] -> [`mem_init`]: every free memblock range is handed to
+//!    the buddy allocator (`set_highmem_pages_init`, `free_all_bootmem`),
+//!    then the totals and the virtual memory layout are printed.
+//!
+//! After step 5 memblock is history: the buddy allocator owns all free
+//! memory and memblock must not allocate again ([`after_bootmem`]).
+
+use super::bootmem;
+use super::layout::{self, __pa, __va, MAXMEM_PFN, PAGE_OFFSET};
+use super::memblock::{BootMemoryEntry, MEMBLOCK, memblock_x86_fill};
+use super::mmzone::{CONTIG_PAGE_DATA, PgData, max_zone_pfns};
+use super::page::Page;
+use super::{PAGE_SHIFT, PAGE_SIZE, pfn_down, pfn_up};
+use crate::arch::x86::boot::BOOT_MAPPED_MB;
+use crate::arch::x86::setup::{E820Entry, E820Type};
+use crate::arch::x86::{cpu, paging, sections};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The first megabyte: page 0 (BIOS data), the EBDA, video memory, the BIOS
+/// ROM.  Linux reserves parts of it; we keep all of it out of the buddy.
+const BIOS_END: u64 = 0x10_0000;
+/// Smallest `mem=` accepted: the image, the boot tables and a usable
+/// amount of memory must fit.
+const MIN_MEM_LIMIT: u64 = 8 << 20;
+
+/// End of RAM: one past the highest usable page frame (Linux `max_pfn`).
+static MAX_PFN: AtomicUsize = AtomicUsize::new(0);
+/// One past the highest page frame in the direct map (Linux `max_low_pfn`).
+static MAX_LOW_PFN: AtomicUsize = AtomicUsize::new(0);
+/// First virtual address past the direct map (Linux `high_memory`).
+static HIGH_MEMORY: AtomicUsize = AtomicUsize::new(0);
+/// Set once memblock's memory has been handed to the buddy allocator.
+static AFTER_BOOTMEM: AtomicBool = AtomicBool::new(false);
+
+/// `max_pfn`: one past the last page frame of RAM.
+pub fn max_pfn() -> usize {
+    MAX_PFN.load(Ordering::Relaxed)
+}
+
+/// `max_low_pfn`: one past the last directly mapped page frame.
+pub fn max_low_pfn() -> usize {
+    MAX_LOW_PFN.load(Ordering::Relaxed)
+}
+
+/// `high_memory`: the first virtual address above the direct map.
+pub fn high_memory() -> usize {
+    HIGH_MEMORY.load(Ordering::Relaxed)
+}
+
+/// Start of the vmalloc area (Linux `VMALLOC_START`, which depends on
+/// `high_memory`).
+#[allow(non_snake_case)]
+pub fn VMALLOC_START() -> usize {
+    layout::vmalloc_start(high_memory())
+}
+
+/// Whether boot memory has gone to the buddy allocator (Linux `after_bootmem`).
+pub fn after_bootmem() -> bool {
+    AFTER_BOOTMEM.load(Ordering::Relaxed)
+}
+
+/// Step 1: fills memblock from the firmware map, applies `mem=`, reserves
+/// what is in use, and prints the result (`memblock_dump_all`).
+pub fn memblock_setup(e820: &[E820Entry], mem_limit: Option<u64>) {
+    let mut memblock = MEMBLOCK.lock();
+    let entries = e820.iter().map(|e| BootMemoryEntry { base: e.addr, size: e.size, usable: e.kind == E820Type::Ram });
+    let report = memblock_x86_fill(&mut memblock, entries);
+    log::debug!("memblock_x86_fill: {report:?}");
+
+    if let Some(limit) = mem_limit {
+        if limit < MIN_MEM_LIMIT {
+            log::warn!("mem={}M is below the minimum of {}M, ignored", limit >> 20, MIN_MEM_LIMIT >> 20);
+        } else if limit < memblock.end_of_ram() {
+            let end = memblock.end_of_ram();
+            log::info!("e820: remove [mem {:#010x}-{:#010x}] usable (mem={}M)", limit, end - 1, limit >> 20);
+            memblock.remove(limit, end - limit).expect("removing the top of a region never needs a new slot");
+        }
+    }
+
+    let image = sections::kernel_image();
+    let reservations = [
+        (0, BIOS_END, "page 0 and the BIOS area"),
+        (__pa(image.start), (image.end - image.start) as u64, "kernel image, boot information copy, boot page tables and stacks"),
+    ];
+    for (base, size, what) in reservations {
+        log::debug!("memblock_reserve: [mem {:#010x}-{:#010x}] {what}", base, base + size - 1);
+        if let Err(e) = memblock.reserve(base, size) {
+            panic!("cannot reserve {what}: {e}");
+        }
+    }
+    memblock.dump();
+}
+
+/// Step 2 (Linux `find_low_pfn_range`, with `lowmem_pfn_init` /
+/// `highmem_pfn_init`): where RAM ends, and how much of it the direct map
+/// can hold.
+pub fn find_low_pfn_range() {
+    let end_of_ram = MEMBLOCK.lock().end_of_ram();
+    let max_pfn = pfn_down(end_of_ram) as usize;
+    let max_low_pfn = max_pfn.min(MAXMEM_PFN as usize);
+    if max_pfn > max_low_pfn {
+        log::info!("{}MB HIGHMEM available.", pages_to_mb(max_pfn - max_low_pfn));
+    }
+    log::info!("{}MB LOWMEM available.", pages_to_mb(max_low_pfn));
+    MAX_PFN.store(max_pfn, Ordering::Relaxed);
+    MAX_LOW_PFN.store(max_low_pfn, Ordering::Relaxed);
+    HIGH_MEMORY.store(__va((max_low_pfn as u64) << PAGE_SHIFT), Ordering::Relaxed);
+}
+
+fn pages_to_mb(pages: usize) -> usize {
+    pages >> (20 - PAGE_SHIFT)
+}
+
+/// Step 3: builds the kernel page tables.  Page-table pages come from
+/// memblock below the 16 MiB the boot tables map (Linux `alloc_low_page`),
+/// so the code can write them before the new tables are live; afterwards
+/// memblock may allocate anywhere in low memory.
+pub fn init_memory_mapping(nopse: bool) {
+    let use_pse = cpu::cpu_has_pse() && !nopse;
+    if nopse {
+        log::info!("nopse: direct map with 4 KiB pages");
+    }
+    let boot_mapped_end = (BOOT_MAPPED_MB as u64) << 20;
+    let mut memblock = MEMBLOCK.lock();
+    let mut alloc_low_page = || memblock.alloc_base(PAGE_SIZE as u64, PAGE_SIZE as u64, boot_mapped_end);
+    paging::paging_init(max_low_pfn() as u64, use_pse, &mut alloc_low_page);
+    memblock.set_current_limit((max_low_pfn() as u64) << PAGE_SHIFT);
+}
+
+/// Step 4 (Linux `zone_sizes_init` -> `free_area_init_nodes`): the zone
+/// boundaries are fixed by the architecture — DMA below 16 MiB, Normal up
+/// to `max_low_pfn`, HighMem up to `max_pfn` — and the RAM ranges of
+/// memblock tell which frames inside them exist.
+pub fn zone_sizes_init() {
+    let mem_map = alloc_node_mem_map(max_pfn());
+    let memblock = MEMBLOCK.lock();
+    let ram = memblock.memory.regions().iter().map(|r| (pfn_up(r.base) as usize, pfn_down(r.end()) as usize));
+    let zone_pfns = max_zone_pfns(max_low_pfn(), max_pfn());
+    CONTIG_PAGE_DATA.call_once(|| PgData::free_area_init_node(mem_map, zone_pfns, ram));
+}
+
+/// Allocates and initialises `mem_map`: one [`Page`] per page frame from 0
+/// to `nr_pages` (Linux `alloc_node_mem_map`, FLATMEM).  The array comes
+/// from memblock in low memory, so it has a direct-map address.
+fn alloc_node_mem_map(nr_pages: usize) -> &'static [Page] {
+    let bytes = (nr_pages * size_of::<Page>()) as u64;
+    let paddr = MEMBLOCK
+        .lock()
+        .alloc(bytes, PAGE_SIZE as u64)
+        .unwrap_or_else(|| panic!("no low memory for mem_map ({} KiB)", bytes >> 10));
+    let first = __va(paddr) as *mut Page;
+    for index in 0..nr_pages {
+        // SAFETY: [paddr, paddr + bytes) was just reserved in memblock for
+        // this array, lies in the direct map (below memblock's limit, which
+        // is max_low_pfn) and nothing else refers to it; `Page` needs no
+        // alignment beyond 4, and the base is page aligned.
+        unsafe { first.add(index).write(Page::new()) };
+    }
+    log::info!("mem_map: {} page descriptors of {} bytes at {:#010x} ({} KiB)",
+        nr_pages, size_of::<Page>(), first as usize, bytes >> 10);
+    // SAFETY: all `nr_pages` elements were initialised above; the memory
+    // stays reserved (never freed to the buddy) for the kernel's lifetime,
+    // and `Page` is all atomics, so shared references are the right kind.
+    unsafe { core::slice::from_raw_parts(first, nr_pages) }
+}
+
+/// The node descriptor once [`zone_sizes_init`] has run.
+pub fn node() -> &'static PgData {
+    super::mmzone::node_data().expect("zone_sizes_init() has run")
+}
+
+/// Step 5 (Linux `mm_init` in `init/main.c`): set up the kernel's memory
+/// allocators.  Only the page allocator exists here; `vmalloc_init` comes
+/// with the high-memory work.
+pub fn mm_init() {
+    mem_init();
+}
+
+/// Hands all free memory to the buddy allocator and reports (Linux
+/// `arch/x86/mm/init_32.c:mem_init`; seed 002 walks through it).
+///
+/// High memory first (`set_highmem_pages_init`), then low memory
+/// (`free_all_bootmem`), in that order as in Linux 3.x: see `bootmem.rs`
+/// for why the order matters to the `managed_pages` counters.
+pub fn mem_init() {
+    let node = node();
+    {
+        let memblock = MEMBLOCK.lock();
+        bootmem::set_highmem_pages_init(node, memblock.free_mem_ranges());
+        bootmem::free_all_bootmem(node, memblock.free_mem_ranges());
+    }
+    AFTER_BOOTMEM.store(true, Ordering::Relaxed);
+    mem_init_print_info(node);
+    print_virtual_layout();
+    check_layout();
+    node.show_buddyinfo();
+    node.show_zoneinfo();
+}
+
+/// Size of a virtual range in KiB.
+fn kib(range: &core::ops::Range<usize>) -> usize {
+    (range.end - range.start) >> 10
+}
+
+/// The `Memory: ...K/...K available (...)` line (Linux `mem_init_print_info`).
+fn mem_init_print_info(node: &PgData) {
+    let physpages = node.node_present_pages();
+    let available = node.totalram_pages();
+    log::info!(
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K highmem)",
+        available << (PAGE_SHIFT - 10),
+        physpages << (PAGE_SHIFT - 10),
+        kib(&sections::text()),
+        kib(&sections::rwdata()),
+        kib(&sections::rodata()),
+        kib(&sections::init()),
+        kib(&sections::bss()),
+        (physpages - available) << (PAGE_SHIFT - 10),
+        node.totalhigh_pages() << (PAGE_SHIFT - 10),
+    );
+}
+
+/// The `virtual kernel memory layout:` block of Linux's `mem_init`.
+fn print_virtual_layout() {
+    use layout::{FIXADDR_START, FIXADDR_TOP, LAST_PKMAP, PKMAP_BASE, VMALLOC_END};
+    let lowmem = PAGE_OFFSET..high_memory();
+    let (init, data, text) = (sections::init(), sections::data_after_text(), sections::text());
+    log::info!("virtual kernel memory layout:");
+    log::info!("    fixmap  : {:#010x} - {:#010x}   ({:4} kB)", FIXADDR_START, FIXADDR_TOP, (FIXADDR_TOP - FIXADDR_START) >> 10);
+    log::info!("    pkmap   : {:#010x} - {:#010x}   ({:4} kB)", PKMAP_BASE, PKMAP_BASE + LAST_PKMAP * PAGE_SIZE, (LAST_PKMAP * PAGE_SIZE) >> 10);
+    log::info!("    vmalloc : {:#010x} - {:#010x}   ({:4} MB)", VMALLOC_START(), VMALLOC_END, (VMALLOC_END - VMALLOC_START()) >> 20);
+    log::info!("    lowmem  : {:#010x} - {:#010x}   ({:4} MB)", lowmem.start, lowmem.end, (lowmem.end - lowmem.start) >> 20);
+    log::info!("      .init : {:#010x} - {:#010x}   ({:4} kB)", init.start, init.end, kib(&init));
+    log::info!("      .data : {:#010x} - {:#010x}   ({:4} kB)", data.start, data.end, kib(&data));
+    log::info!("      .text : {:#010x} - {:#010x}   ({:4} kB)", text.start, text.end, kib(&text));
+}
+
+/// The run-time half of mem_init's boundary checks (the constant half are
+/// compile-time assertions in `layout.rs`).
+fn check_layout() {
+    assert!(VMALLOC_START() < layout::VMALLOC_END, "vmalloc area is empty");
+    assert!(high_memory() <= VMALLOC_START(), "direct map runs into the vmalloc area");
+    assert!(high_memory() <= PAGE_OFFSET + layout::MAXMEM, "direct map larger than MAXMEM");
+}

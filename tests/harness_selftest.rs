@@ -1,0 +1,40 @@
+//! The test harness tested: a kernel with passing, failing, panicking and
+//! should-panic tests.  `xtask test` boots it and checks that exactly the
+//! two bad tests are reported FAILED, that the run goes on after each panic,
+//! and that the boot ends with a failure status.
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(kernel::testing::test_runner)]
+#![reexport_test_harness_main = "test_main"]
+
+use kernel::should_panic_test;
+
+#[unsafe(no_mangle)]
+fn kernel_init() -> ! {
+    test_main();
+    unreachable!("the test runner ends the QEMU run")
+}
+
+#[test_case]
+fn passing_test() {
+    assert_eq!(core::hint::black_box(2) + 2, 4);
+}
+
+#[test_case]
+fn deliberately_failing() {
+    assert_eq!(core::hint::black_box(1), 2, "this test fails on purpose");
+}
+
+should_panic_test!(should_panic_test, "expected panic", || panic!("an expected panic"));
+
+#[test_case]
+fn panicking_test() {
+    log::info!("a log line in the middle of a test");
+    panic!("a panic inside a test");
+}
+
+#[test_case]
+fn runs_after_panic() {
+    log::info!("the harness resumed after the panicking test");
+}

@@ -1,0 +1,13 @@
+//! A test kernel with no tests: the harness must call that a failure, so a
+//! broken test registration can never look like a green run.
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(kernel::testing::test_runner)]
+#![reexport_test_harness_main = "test_main"]
+
+#[unsafe(no_mangle)]
+fn kernel_init() -> ! {
+    test_main();
+    unreachable!("the test runner ends the QEMU run")
+}
