@@ -207,34 +207,66 @@ pub fn mem_init() {
         bootmem::free_all_bootmem(node, memblock.free_mem_ranges());
     }
     AFTER_BOOTMEM.store(true, Ordering::Relaxed);
-    mem_init_print_info(node);
+    log::info!("{}", MemInitInfo::gather(node));
     print_virtual_layout();
     check_layout();
     node.show_buddyinfo();
     node.show_zoneinfo();
 }
 
-/// Size of a virtual range in KiB.
-fn kib(range: &core::ops::Range<usize>) -> usize {
-    (range.end - range.start) >> 10
+/// The numbers of the `Memory:` line, in KiB (Linux `mem_init_print_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemInitInfo {
+    /// Pages the buddy allocator manages (`totalram_pages`).
+    pub available_kib: usize,
+    /// RAM present in the zones.
+    pub physpages_kib: usize,
+    pub code_kib: usize,
+    pub rwdata_kib: usize,
+    pub rodata_kib: usize,
+    pub init_kib: usize,
+    pub bss_kib: usize,
+    /// Present RAM the buddy does not manage: the kernel image, mem_map,
+    /// page tables, the BIOS area, partial pages.
+    pub reserved_kib: usize,
+    /// High memory the buddy manages (`totalhigh_pages`).
+    pub highmem_kib: usize,
 }
 
-/// The `Memory: ...K/...K available (...)` line (Linux `mem_init_print_info`).
-fn mem_init_print_info(node: &PgData) {
-    let physpages = node.node_present_pages();
-    let available = node.totalram_pages();
-    log::info!(
-        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K highmem)",
-        available << (PAGE_SHIFT - 10),
-        physpages << (PAGE_SHIFT - 10),
-        kib(&sections::text()),
-        kib(&sections::rwdata()),
-        kib(&sections::rodata()),
-        kib(&sections::init()),
-        kib(&sections::bss()),
-        (physpages - available) << (PAGE_SHIFT - 10),
-        node.totalhigh_pages() << (PAGE_SHIFT - 10),
-    );
+impl MemInitInfo {
+    /// Gathers the numbers from the node and the linker's sections.
+    pub fn gather(node: &PgData) -> MemInitInfo {
+        let kib = |pages: usize| pages << (PAGE_SHIFT - 10);
+        let physpages = node.node_present_pages();
+        let available = node.totalram_pages();
+        MemInitInfo {
+            available_kib: kib(available),
+            physpages_kib: kib(physpages),
+            code_kib: section_kib(&sections::text()),
+            rwdata_kib: section_kib(&sections::rwdata()),
+            rodata_kib: section_kib(&sections::rodata()),
+            init_kib: section_kib(&sections::init()),
+            bss_kib: section_kib(&sections::bss()),
+            reserved_kib: kib(physpages - available),
+            highmem_kib: kib(node.totalhigh_pages()),
+        }
+    }
+}
+
+impl core::fmt::Display for MemInitInfo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K highmem)",
+            self.available_kib, self.physpages_kib, self.code_kib, self.rwdata_kib, self.rodata_kib,
+            self.init_kib, self.bss_kib, self.reserved_kib, self.highmem_kib
+        )
+    }
+}
+
+/// Size of a virtual range in KiB.
+fn section_kib(range: &core::ops::Range<usize>) -> usize {
+    (range.end - range.start) >> 10
 }
 
 /// The `virtual kernel memory layout:` block of Linux's `mem_init`.
@@ -247,9 +279,9 @@ fn print_virtual_layout() {
     log::info!("    pkmap   : {:#010x} - {:#010x}   ({:4} kB)", PKMAP_BASE, PKMAP_BASE + LAST_PKMAP * PAGE_SIZE, (LAST_PKMAP * PAGE_SIZE) >> 10);
     log::info!("    vmalloc : {:#010x} - {:#010x}   ({:4} MB)", VMALLOC_START(), VMALLOC_END, (VMALLOC_END - VMALLOC_START()) >> 20);
     log::info!("    lowmem  : {:#010x} - {:#010x}   ({:4} MB)", lowmem.start, lowmem.end, (lowmem.end - lowmem.start) >> 20);
-    log::info!("      .init : {:#010x} - {:#010x}   ({:4} kB)", init.start, init.end, kib(&init));
-    log::info!("      .data : {:#010x} - {:#010x}   ({:4} kB)", data.start, data.end, kib(&data));
-    log::info!("      .text : {:#010x} - {:#010x}   ({:4} kB)", text.start, text.end, kib(&text));
+    log::info!("      .init : {:#010x} - {:#010x}   ({:4} kB)", init.start, init.end, section_kib(&init));
+    log::info!("      .data : {:#010x} - {:#010x}   ({:4} kB)", data.start, data.end, section_kib(&data));
+    log::info!("      .text : {:#010x} - {:#010x}   ({:4} kB)", text.start, text.end, section_kib(&text));
 }
 
 /// The run-time half of mem_init's boundary checks (the constant half are
@@ -258,4 +290,152 @@ fn check_layout() {
     assert!(VMALLOC_START() < layout::VMALLOC_END, "vmalloc area is empty");
     assert!(high_memory() <= VMALLOC_START(), "direct map runs into the vmalloc area");
     assert!(high_memory() <= PAGE_OFFSET + layout::MAXMEM, "direct map larger than MAXMEM");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::x86::paging::{direct_map_uses_pse, lookup_address};
+    use crate::arch::x86::setup::boot_data;
+    use crate::mm::direct_map::{page_address, page_to_pfn};
+    use crate::mm::gfp::GfpFlags;
+    use crate::mm::mmzone::{MAX_DMA_PFN, ZoneType};
+    use crate::mm::memblock::MAX_PHYS_ADDR;
+
+    /// RAM page frames as the firmware map describes them, computed here
+    /// independently of memblock: usable entries, whole pages, below 4 GiB
+    /// and below `mem=`.
+    fn firmware_ram_pfns() -> impl Iterator<Item = (usize, usize)> {
+        let limit = boot_data().params.mem.filter(|&m| m >= MIN_MEM_LIMIT).unwrap_or(MAX_PHYS_ADDR).min(MAX_PHYS_ADDR);
+        boot_data().e820().iter().filter(|e| e.kind == E820Type::Ram).filter_map(move |e| {
+            let start = pfn_up(e.addr) as usize;
+            let end = pfn_down((e.addr + e.size).min(limit)) as usize;
+            (start < end).then_some((start, end))
+        })
+    }
+
+    /// Number of RAM frames of the firmware map in [start, end).
+    fn ram_pages_in(start: usize, end: usize) -> usize {
+        firmware_ram_pfns().map(|(s, e)| e.min(end).saturating_sub(s.max(start))).sum()
+    }
+
+    #[test_case]
+    fn pfn_limits_follow_the_memory_map() {
+        let expected_max_pfn = firmware_ram_pfns().map(|(_, end)| end).max().unwrap();
+        assert_eq!(max_pfn(), expected_max_pfn);
+        assert!(max_pfn() <= 1 << 20, "RAM above 4 GiB must be ignored without PAE");
+        assert_eq!(max_low_pfn(), expected_max_pfn.min(MAXMEM_PFN as usize));
+        assert_eq!(high_memory(), PAGE_OFFSET + (max_low_pfn() << PAGE_SHIFT));
+        if let Some(mem) = boot_data().params.mem {
+            assert!(max_pfn() <= pfn_down(mem) as usize, "mem={mem:#x} caps RAM");
+        }
+    }
+
+    #[test_case]
+    fn zones_match_the_memory_map() {
+        let node = node();
+        let max_low = max_low_pfn();
+        let expected = [
+            (ZoneType::Dma, 0, MAX_DMA_PFN.min(max_pfn())),
+            (ZoneType::Normal, MAX_DMA_PFN.min(max_low), max_low),
+            (ZoneType::HighMem, max_low, max_pfn()),
+        ];
+        for (zone_type, start, end) in expected {
+            let zone = node.zone(zone_type).lock();
+            assert_eq!(zone.spanned_pages(), end - start, "{} spanned", zone.name());
+            if end > start {
+                assert_eq!(zone.zone_start_pfn(), start, "{} start", zone.name());
+            }
+            assert_eq!(zone.present_pages(), ram_pages_in(start, end), "{} present", zone.name());
+        }
+        let highmem = node.zone(ZoneType::HighMem).lock();
+        if max_pfn() > MAXMEM_PFN as usize {
+            assert_eq!(node.zone(ZoneType::Normal).lock().zone_end_pfn(), 896 << (20 - PAGE_SHIFT));
+            assert!(highmem.present_pages() > 0);
+        } else {
+            assert_eq!(highmem.spanned_pages(), 0, "no HighMem at 896 MiB and below");
+        }
+    }
+
+    #[test_case]
+    fn accounting_is_exact() {
+        let node = node();
+        let memblock = MEMBLOCK.lock();
+        let mut managed_total = 0;
+        for zone_type in ZoneType::ALL {
+            let zone = node.zone(zone_type).lock();
+            let (start, end) = (zone.zone_start_pfn(), zone.zone_end_pfn());
+            let reserved_ram = firmware_ram_pfns()
+                .flat_map(|(s, e)| s.max(start)..e.min(end))
+                .filter(|&pfn| node.pfn_to_page(pfn).unwrap().is_reserved())
+                .count();
+            assert_eq!(zone.free_pages() + reserved_ram, zone.present_pages(), "{}: free + reserved = present", zone.name());
+            assert_eq!(zone.managed_pages(), zone.free_pages(), "{}: nothing allocated between tests", zone.name());
+            assert_eq!(zone.nr_bad_pages(), 0);
+            zone.check_free_lists().unwrap_or_else(|e| panic!("{e}"));
+            managed_total += zone.managed_pages();
+        }
+        // Every page memblock had free went to the buddy: whole pages of each
+        // free range (partial pages at the edges stay out, as in Linux).
+        let free_range_pages: usize = memblock
+            .free_mem_ranges()
+            .map(|(start, end)| (pfn_down(end) as usize).min(max_pfn()).saturating_sub(pfn_up(start) as usize))
+            .sum();
+        assert_eq!(managed_total, free_range_pages);
+        assert_eq!(node.totalram_pages(), managed_total);
+        assert_eq!(node.totalhigh_pages(), node.zone(ZoneType::HighMem).lock().managed_pages());
+    }
+
+    #[test_case]
+    fn memory_line_agrees_with_the_zones() {
+        let node = node();
+        let info = MemInitInfo::gather(node);
+        let present: usize = ZoneType::ALL.iter().map(|&z| node.zone(z).lock().present_pages()).sum();
+        let managed: usize = ZoneType::ALL.iter().map(|&z| node.zone(z).lock().managed_pages()).sum();
+        assert_eq!(info.physpages_kib, present * 4);
+        assert_eq!(info.available_kib, managed * 4);
+        assert_eq!(info.reserved_kib, (present - managed) * 4);
+        assert_eq!(info.highmem_kib, node.zone(ZoneType::HighMem).lock().managed_pages() * 4);
+        assert_eq!(info.code_kib, (sections::text().end - sections::text().start) >> 10);
+        assert!(info.code_kib > 0 && info.bss_kib > 0);
+    }
+
+    #[test_case]
+    fn direct_map_translates_every_sampled_frame() {
+        let max_low = max_low_pfn();
+        let full_4m_chunks_end = max_low & !1023;
+        let expect_pse = crate::arch::x86::cpu::cpu_has_pse() && !boot_data().params.nopse;
+        assert_eq!(direct_map_uses_pse(), expect_pse);
+        let samples = [0, 1, 255, 256, 1023, 1024, 4095, 4096, full_4m_chunks_end.saturating_sub(1), max_low - 1]
+            .into_iter()
+            .chain((0..64).map(|i| i * max_low / 64));
+        for pfn in samples {
+            let paddr = (pfn as u64) << PAGE_SHIFT;
+            let translation = lookup_address(__va(paddr) + 0x123)
+                .unwrap_or_else(|| panic!("direct-map address of pfn {pfn:#x} is not mapped"));
+            assert_eq!(translation.paddr, paddr + 0x123, "pfn {pfn:#x}");
+            assert_eq!(translation.large, expect_pse && pfn < full_4m_chunks_end, "page size for pfn {pfn:#x}");
+        }
+        assert_eq!(lookup_address(high_memory()), None, "nothing mapped right after the direct map");
+        assert_eq!(lookup_address(0x0010_0000), None, "no identity mapping");
+    }
+
+    #[test_case]
+    fn writes_through_the_direct_map_reach_the_frame() {
+        let node = node();
+        let page = node.alloc_page(GfpFlags::GFP_KERNEL).expect("a free low page");
+        let vaddr = page_address(page).expect("low pages have an address");
+        let pfn = page_to_pfn(page);
+        assert_eq!(lookup_address(vaddr).map(|t| t.paddr), Some((pfn as u64) << PAGE_SHIFT));
+        let words = vaddr as *mut u32;
+        for index in 0..1024 {
+            // SAFETY: the page was allocated above and is mapped at `vaddr`.
+            unsafe { words.add(index).write_volatile(pfn as u32 ^ index as u32) };
+        }
+        for index in 0..1024 {
+            // SAFETY: as above.
+            assert_eq!(unsafe { words.add(index).read_volatile() }, pfn as u32 ^ index as u32);
+        }
+        node.__free_page(page);
+    }
 }

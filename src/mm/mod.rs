@@ -12,6 +12,7 @@
 //! | `gfp.rs`      | `include/linux/gfp.h`                     | allocation flags |
 //! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator |
 //! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
+//! | `direct_map.rs`| `include/linux/mm.h`, `asm/page.h` | `page_address`, `virt_to_page`, `__get_free_pages` (kernel only) |
 //! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
 
 /// log2 of the page size: i386 without PAE uses 4 KiB pages.
@@ -45,5 +46,7 @@ pub mod mmzone;
 pub mod gfp;
 pub mod page_alloc;
 pub mod bootmem;
+#[cfg(target_os = "none")]
+pub mod direct_map;
 #[cfg(target_os = "none")]
 pub mod init;

@@ -168,12 +168,16 @@ pub fn swapper_pg_dir_vaddr() -> usize {
 /// boot, the page allocator afterwards.  Returns a physical address.
 pub type PageTableAlloc<'a> = &'a mut dyn FnMut() -> Option<u64>;
 
-/// Zero-fills a freshly allocated page-table page.
-fn clear_page(paddr: u64) {
-    let vaddr = __va(paddr);
-    for index in 0..PTRS_PER_PTE {
-        write_entry(vaddr, index, Entry::NONE);
-    }
+/// Zero-fills the page at kernel virtual address `vaddr` (Linux
+/// `clear_page`).
+///
+/// # Safety
+/// `vaddr` must be the page-aligned, mapped address of a page the caller
+/// owns: nothing else may be reading or writing it.
+pub unsafe fn clear_page(vaddr: usize) {
+    debug_assert!(vaddr % PAGE_SIZE == 0);
+    // SAFETY: the caller owns the mapped page; u32 stores stay inside it.
+    unsafe { core::ptr::write_bytes(vaddr as *mut u8, 0, PAGE_SIZE) };
 }
 
 /// Returns the page table behind PDE `pgd_idx` of `pgd`, allocating and
@@ -185,7 +189,8 @@ fn one_page_table_init(pgd: usize, pgd_idx: usize, alloc: PageTableAlloc) -> usi
         return __va(pde.paddr());
     }
     let paddr = alloc().expect("out of memory for a kernel page table");
-    clear_page(paddr);
+    // SAFETY: the allocator just handed this low-memory page to us.
+    unsafe { clear_page(__va(paddr)) };
     write_entry(pgd, pgd_idx, Entry::new(paddr, _KERNPG_TABLE));
     __va(paddr)
 }
