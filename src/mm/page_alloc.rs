@@ -1318,3 +1318,155 @@ mod tests {
         }
     }
 }
+
+/// The same properties on the real machine: the zones `mem_init` filled
+/// from the firmware's memory map, at whatever RAM size QEMU was given.
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use super::*;
+    use crate::mm::init::node;
+    use crate::mm::list::PageList;
+    use crate::mm::mmzone::MAX_NR_ZONES;
+
+    /// Buddyinfo and free count of every zone.
+    fn snapshot(node: &PgData) -> [([usize; MAX_ORDER], usize); MAX_NR_ZONES] {
+        ZoneType::ALL.map(|z| {
+            let zone = node.zone(z).lock();
+            (zone.buddyinfo(), zone.free_pages())
+        })
+    }
+
+    /// The GFP class whose zonelist starts with `zone_type`.
+    fn gfp_for(zone_type: ZoneType) -> GfpFlags {
+        match zone_type {
+            ZoneType::Dma => GfpFlags::GFP_DMA,
+            ZoneType::Normal => GfpFlags::GFP_KERNEL,
+            ZoneType::HighMem => GfpFlags::GFP_HIGHUSER,
+        }
+    }
+
+    /// Allocates order-`order` blocks from `zone_type` until it has none
+    /// left, keeping them on a list threaded through the blocks' own
+    /// descriptors (no heap needed).  Stops at the first block that comes
+    /// from a fallback zone, which it frees again.
+    fn drain_zone(node: &PgData, zone_type: ZoneType, order: usize) -> PageList {
+        let map = node.node_mem_map();
+        let mut blocks = PageList::new();
+        while let Some(page) = node.alloc_pages(gfp_for(zone_type), order) {
+            if page.page_zonenum() != zone_type {
+                node.__free_pages(page, order);
+                break;
+            }
+            let pfn = node.page_to_pfn(page).unwrap();
+            assert_eq!(pfn % (1 << order), 0, "order-{order} block at pfn {pfn:#x} is misaligned");
+            blocks.add(pfn, &map);
+        }
+        blocks
+    }
+
+    fn free_all(node: &PgData, mut blocks: PageList, order: usize) {
+        let map = node.node_mem_map();
+        while let Some(pfn) = blocks.pop_front(&map) {
+            node.__free_pages(node.pfn_to_page(pfn).unwrap(), order);
+        }
+    }
+
+    #[test_case]
+    fn allocating_every_page_of_each_zone_at_each_order_restores_buddyinfo() {
+        let node = node();
+        for zone_type in ZoneType::ALL {
+            if !node.zone(zone_type).lock().is_populated() {
+                continue;
+            }
+            for order in 0..MAX_ORDER {
+                let before = snapshot(node);
+                let expected_blocks: usize = before[zone_type as usize].0[order..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &count)| count << i)
+                    .sum();
+                let blocks = drain_zone(node, zone_type, order);
+                assert_eq!(blocks.len(), expected_blocks, "{zone_type:?} order {order}: every block handed out");
+                {
+                    let zone = node.zone(zone_type).lock();
+                    assert!(zone.buddyinfo()[order..].iter().all(|&n| n == 0), "{zone_type:?} has no block >= order {order} left");
+                    zone.check_free_lists().unwrap_or_else(|e| panic!("{e}"));
+                }
+                free_all(node, blocks, order);
+                assert_eq!(snapshot(node), before, "{zone_type:?} order {order}: everything merged back");
+            }
+        }
+    }
+
+    #[test_case]
+    fn each_order_splits_aligned_and_merges_back() {
+        let node = node();
+        for zone_type in ZoneType::ALL {
+            for order in 0..MAX_ORDER {
+                let before = snapshot(node);
+                let Some(page) = node.alloc_pages(gfp_for(zone_type), order) else { continue };
+                let pfn = node.page_to_pfn(page).unwrap();
+                assert_eq!(pfn % (1 << order), 0);
+                assert_eq!(page.page_count(), 1);
+                assert!(!page.is_buddy() && !page.is_reserved());
+                let zone = page.page_zonenum();
+                assert_eq!(snapshot(node)[zone as usize].1, before[zone as usize].1 - (1 << order));
+                node.__free_pages(page, order);
+                assert_eq!(snapshot(node), before);
+            }
+        }
+    }
+
+    #[test_case]
+    fn requests_fall_back_to_lower_zones_only() {
+        let node = node();
+        let populated = |z: ZoneType| node.zone(z).lock().is_populated();
+        let zone_of = |gfp| {
+            let page = node.alloc_page(gfp).expect("memory is free");
+            let zone = page.page_zonenum();
+            node.__free_page(page);
+            zone
+        };
+        let best = |order: &[ZoneType]| *order.iter().find(|&&z| populated(z)).unwrap();
+        assert_eq!(zone_of(GfpFlags::GFP_DMA), ZoneType::Dma);
+        assert_eq!(zone_of(GfpFlags::GFP_KERNEL), best(&[ZoneType::Normal, ZoneType::Dma]));
+        assert_eq!(zone_of(GfpFlags::GFP_HIGHUSER), best(&[ZoneType::HighMem, ZoneType::Normal, ZoneType::Dma]));
+
+        // With Normal exhausted, GFP_KERNEL is served from DMA and never
+        // from HighMem.
+        let before = snapshot(node);
+        let normal = drain_zone(node, ZoneType::Normal, 0);
+        let page = node.alloc_page(GfpFlags::GFP_KERNEL).expect("DMA still has pages");
+        assert_eq!(page.page_zonenum(), ZoneType::Dma);
+        node.__free_page(page);
+        free_all(node, normal, 0);
+
+        // With DMA exhausted, a DMA request fails rather than use Normal.
+        let dma = drain_zone(node, ZoneType::Dma, 0);
+        assert!(node.alloc_page(GfpFlags::GFP_DMA).is_none());
+        free_all(node, dma, 0);
+        assert_eq!(snapshot(node), before);
+    }
+
+    #[test_case]
+    fn double_free_and_freeing_a_reserved_page_are_refused() {
+        let node = node();
+        let page = node.alloc_pages(GfpFlags::GFP_KERNEL, 2).unwrap();
+        node.__free_pages(page, 2);
+        let before = snapshot(node);
+        let reports = node.nr_bad_page_reports();
+        node.__free_pages(page, 2);
+        assert_eq!(snapshot(node), before, "a double free changes nothing");
+        assert_eq!(node.nr_bad_page_reports(), reports + 1);
+
+        // Page 0 is reserved (BIOS data) forever.
+        let page0 = node.pfn_to_page(0).unwrap();
+        assert!(page0.is_reserved());
+        node.__free_page(page0);
+        assert_eq!(snapshot(node), before, "a reserved page never reaches the free lists");
+        assert_eq!(node.nr_bad_page_reports(), reports + 2);
+        for zone_type in ZoneType::ALL {
+            node.zone(zone_type).lock().check_free_lists().unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! `cargo xtask test`: the whole test suite, host and kernel.
+//!
+//! 1. Host unit tests: the allocator algorithms are plain Rust and run under
+//!    `cargo test` on the development machine (plus xtask's own tests).
+//! 2. Test kernels: `cargo test --no-run` for the kernel's target builds one
+//!    bootable kernel for the library's `#[test]`s (`lib`) and one per
+//!    `tests/<name>.rs`.
+//! 3. Boots: each kernel runs in the configurations of [`matrix`], one QEMU
+//!    at a time (the machine has few cores and TCG is CPU-bound). The serial
+//!    output streams through [`crate::protocol`], which tells us each result as it
+//!    arrives and what to do when a boot ends early.
+//!
+//! Every result is one `test <config>/<path> ... ok|FAILED` line; the last
+//! line of the output is `N passed, M failed`, and the exit status is 0 only
+//! if nothing failed and something passed.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::Error;
+use crate::cargo::{self, Profile, TestKernel, Workspace};
+use crate::iso::Staging;
+use crate::matrix::{self, Expectation, Plan};
+use crate::protocol::{BootTranscript, ConfigRun, Event, Outcome, Problem, TAIL_LINES, TestResult};
+use crate::qemu::{self, MemSize, Serial, Timeouts};
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOptions {
+    /// Run only tests whose path contains this (passed to the kernel as `test=`).
+    pub filter: Option<String>,
+    /// Boot only the configurations with this much RAM.
+    pub mem: Option<MemSize>,
+    /// Show every line of serial output.
+    pub verbose: bool,
+    /// Longest silence on the serial port before a boot counts as hung.
+    pub timeout: Duration,
+}
+
+/// A boot may take at most this many `--timeout`s in total, so a kernel that
+/// keeps printing but never finishes is stopped too.
+const BOOT_TIME_LIMIT_FACTOR: u32 = 10;
+
+pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
+    let mut totals = Totals::default();
+    host_tests(ws, options, &mut totals)?;
+
+    section("building the test kernels");
+    match cargo::build_test_kernels(ws, Profile::Debug) {
+        Ok(kernels) => boot_all(ws, options, &kernels, &mut totals)?,
+        Err(e) => {
+            eprintln!("error: {e}");
+            totals.fail("test kernels (build)".to_string());
+        }
+    }
+    Ok(totals.finish())
+}
+
+/// Step 1: `cargo test` on the host (with the same `--filter`), output shown
+/// as cargo prints it.
+fn host_tests(ws: &Workspace, options: &TestOptions, totals: &mut Totals) -> Result<(), Error> {
+    let filter = options.filter.as_deref();
+    for (package, cargo_args) in [
+        ("kernel", &["--package", "kernel", "--lib"][..]),
+        ("xtask", &["--package", "xtask"][..]),
+    ] {
+        let command = format!(
+            "cargo test {}{}",
+            cargo_args.join(" "),
+            filter.map(|f| format!(" -- {f}")).unwrap_or_default()
+        );
+        section(&format!("host unit tests: {command}"));
+        let host = cargo::run_host_tests(ws, cargo_args, filter)?;
+        totals.passed += host.passed;
+        totals.failed += host.failed;
+        totals.failures.extend(
+            host.failed_tests
+                .iter()
+                .map(|t| format!("host {package}: {t}")),
+        );
+        if !host.success && host.failed == 0 {
+            // Cargo failed without a failing test: the build broke.
+            totals.fail(format!("host {package}: `{command}` failed (see above)"));
+        }
+    }
+    Ok(())
+}
+
+/// Step 3: every configuration of every test kernel, one after the other.
+fn boot_all(
+    ws: &Workspace,
+    options: &TestOptions,
+    kernels: &[TestKernel],
+    totals: &mut Totals,
+) -> Result<(), Error> {
+    let (plans, notes) = matrix::plan(kernels, options.mem);
+    for note in notes {
+        println!("note: {note}");
+    }
+    section(&format!(
+        "booting {} configuration(s), one QEMU at a time (hung after {}s of silence)",
+        plans.len(),
+        options.timeout.as_secs()
+    ));
+    let timeouts = Timeouts {
+        silence: options.timeout,
+        total: options.timeout * BOOT_TIME_LIMIT_FACTOR,
+    };
+    for plan in &plans {
+        run_config(ws, plan, options, timeouts, totals)?;
+    }
+    Ok(())
+}
+
+/// Runs one configuration and reports it: one line per result for `Pass`
+/// kernels, one verdict line for expected-outcome kernels, then a line with
+/// the configuration's counts and wall time.
+fn run_config(
+    ws: &Workspace,
+    plan: &Plan,
+    options: &TestOptions,
+    timeouts: Timeouts,
+    totals: &mut Totals,
+) -> Result<(), Error> {
+    let per_test = plan.expectation == Expectation::Pass;
+    // An expected-outcome kernel is judged on its complete set of tests, so
+    // it never runs filtered: with --filter it runs only if the filter names it.
+    let filter = match &options.filter {
+        Some(filter) if !per_test && !plan.kernel.contains(filter.as_str()) => {
+            println!(
+                "note: skipping {} (it runs with --filter only if the filter names it)",
+                plan.kernel
+            );
+            return Ok(());
+        }
+        Some(_) if !per_test => None,
+        filter => filter.as_deref(),
+    };
+    let begin = Instant::now();
+    let out = Printer {
+        label: &plan.label,
+        per_test,
+        verbose: options.verbose,
+        colour: std::io::stdout().is_terminal(),
+    };
+    let (mut run, last_boot) = boot_until_done(ws, plan, filter, timeouts, &out)?;
+
+    let zero_tests_ok = filter.is_some() || plan.expectation == Expectation::ExpectNoTests;
+    let closing = run.finish(zero_tests_ok);
+    for problem in &closing {
+        out.problem(problem);
+    }
+    let timing = {
+        let boots = run.boots();
+        let plural = if boots == 1 { "" } else { "s" };
+        format!(
+            "{boots} boot{plural}, {:.1}s",
+            begin.elapsed().as_secs_f64()
+        )
+    };
+
+    if per_test {
+        if !closing.is_empty() {
+            out.tail(&last_boot);
+        }
+        totals.passed += run.nr_passed();
+        for result in run
+            .results()
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+        {
+            totals.fail(format!("{}/{}", plan.label, result.path));
+        }
+        for problem in run.problems() {
+            totals.fail(format!(
+                "{}/{} ({})",
+                plan.label, problem.kind, problem.reason
+            ));
+        }
+        let counts = if run.results().is_empty() && run.problems().is_empty() {
+            "no test matches the filter".to_string()
+        } else {
+            format!("{} passed, {} failed", run.nr_passed(), run.nr_failed())
+        };
+        println!("    {}: {counts} ({timing})", plan.label);
+    } else {
+        let name = format!("{} (expected outcome)", plan.kernel);
+        let differences = plan.expectation.differences(&run);
+        out.line(&name, differences.is_empty(), None);
+        if differences.is_empty() {
+            totals.passed += 1;
+        } else {
+            for difference in &differences {
+                println!("    {difference}");
+            }
+            out.tail(&last_boot);
+            totals.fail(name);
+        }
+        println!("    {}: {timing}", plan.label);
+    }
+    Ok(())
+}
+
+/// What a failure report shows of one boot.
+struct BootRecord {
+    number: usize,
+    cmdline: String,
+    /// The last [`TAIL_LINES`] lines of serial output.
+    tail: Vec<String>,
+    qemu_stderr: String,
+}
+
+/// Boots one configuration as often as it takes (a panicking test ends a
+/// boot; the next one resumes after it), streaming results as they arrive.
+/// Returns the results and the last boot, for failures found afterwards.
+fn boot_until_done(
+    ws: &Workspace,
+    plan: &Plan,
+    filter: Option<&str>,
+    timeouts: Timeouts,
+    out: &Printer<'_>,
+) -> Result<(ConfigRun, BootRecord), Error> {
+    // One staging directory per kernel: each boot only rewrites grub.cfg.
+    let staging = Staging::new(&ws.iso_dir(), &format!("test-{}", plan.kernel), &plan.elf)?;
+    let mut run = ConfigRun::default();
+    let mut resume_after: Option<String> = None;
+    loop {
+        let cmdline = kernel_cmdline(plan.cmdline, filter, resume_after.as_deref());
+        let iso = staging.make_iso(&cmdline)?;
+        let cmd = qemu::command(iso, &plan.machine, Serial::Stdio);
+        let mut transcript = BootTranscript::default();
+        let mut boot_failed = false;
+        let captured = qemu::run_captured(cmd, timeouts, |bytes| {
+            for event in transcript.feed(bytes) {
+                out.event(event, &mut run, &mut boot_failed);
+            }
+        })?;
+        for event in transcript.finish() {
+            out.event(event, &mut run, &mut boot_failed);
+        }
+
+        let step = run.end_boot(&transcript, captured.end);
+        for result in &step.results {
+            out.result(result);
+        }
+        for problem in &step.problems {
+            out.problem(problem);
+        }
+        let record = BootRecord {
+            number: run.boots(),
+            cmdline,
+            tail: transcript.tail().map(str::to_string).collect(),
+            qemu_stderr: captured.stderr,
+        };
+        let failed = boot_failed || !step.results.is_empty() || !step.problems.is_empty();
+        if failed && out.per_test {
+            out.tail(&record);
+        }
+        match step.resume_after {
+            Some(path) => resume_after = Some(path),
+            None => return Ok((run, record)),
+        }
+    }
+}
+
+/// The kernel command line of one boot: the table's words, the filter, and
+/// where to resume.
+fn kernel_cmdline(extra: &str, filter: Option<&str>, resume_after: Option<&str>) -> String {
+    let filter = filter.map(|f| format!("test={f}"));
+    let resume = resume_after.map(|p| format!("test_resume={p}"));
+    [Some(extra.to_string()), filter, resume]
+        .into_iter()
+        .flatten()
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints one configuration's progress.
+struct Printer<'a> {
+    label: &'a str,
+    /// One line per test (`Pass` kernels), or silence until the verdict?
+    per_test: bool,
+    verbose: bool,
+    colour: bool,
+}
+
+impl Printer<'_> {
+    /// Handles one event of the serial stream as it happens.
+    fn event(&self, event: Event, run: &mut ConfigRun, boot_failed: &mut bool) {
+        match event {
+            Event::Line(line) if self.verbose => println!("  | {line}"),
+            Event::Result(result) => {
+                *boot_failed |= result.outcome == Outcome::Failed;
+                if run.record(result.clone()) {
+                    self.result(&result);
+                } else if self.per_test {
+                    println!("    (a second result for {} was ignored)", result.path);
+                }
+            }
+            // In verbose mode the detail was just printed as a serial line.
+            Event::Detail(line) if self.per_test && !self.verbose => println!("{line}"),
+            _ => {}
+        }
+    }
+
+    fn result(&self, result: &TestResult) {
+        if self.per_test {
+            let name = format!("{}/{}", self.label, result.path);
+            self.line(&name, result.outcome == Outcome::Ok, result.note.as_deref());
+        }
+    }
+
+    fn problem(&self, problem: &Problem) {
+        if self.per_test {
+            self.line(
+                &format!("{}/{}", self.label, problem.kind),
+                false,
+                Some(&problem.reason),
+            );
+        }
+    }
+
+    /// `test <name> ... ok` or `test <name> ... FAILED (note)`.
+    fn line(&self, name: &str, ok: bool, note: Option<&str>) {
+        let (word, colour) = if ok { ("ok", "32") } else { ("FAILED", "31") };
+        let word = if self.colour {
+            format!("\x1b[{colour}m{word}\x1b[0m")
+        } else {
+            word.to_string()
+        };
+        match note {
+            Some(note) => println!("test {name} ... {word} ({note})"),
+            None => println!("test {name} ... {word}"),
+        }
+    }
+
+    /// The end of a failed boot's serial output (unless `--verbose` already
+    /// showed all of it) and anything QEMU complained about. Only `Pass`
+    /// kernels show this per boot; expected-outcome kernels call it when
+    /// their verdict is wrong.
+    fn tail(&self, boot: &BootRecord) {
+        if !self.verbose {
+            println!(
+                "  ---- {} boot {} (cmdline `{}`): last {TAIL_LINES} lines of serial output ----",
+                self.label, boot.number, boot.cmdline
+            );
+            for line in &boot.tail {
+                println!("  | {line}");
+            }
+        }
+        if !boot.qemu_stderr.trim().is_empty() {
+            println!("  ---- QEMU said ----");
+            for line in boot.qemu_stderr.lines() {
+                println!("  | {line}");
+            }
+        }
+        if !self.verbose || !boot.qemu_stderr.trim().is_empty() {
+            println!("  ----");
+        }
+    }
+}
+
+/// Running totals over host tests, kernel tests and expectation kernels.
+#[derive(Default)]
+struct Totals {
+    passed: usize,
+    failed: usize,
+    /// What failed, for the list at the end.
+    failures: Vec<String>,
+}
+
+impl Totals {
+    fn fail(&mut self, what: String) {
+        self.failed += 1;
+        self.failures.push(what);
+    }
+
+    /// Prints the failure list and the final `N passed, M failed` line.
+    fn finish(self) -> ExitCode {
+        if !self.failures.is_empty() {
+            println!("\nfailures:");
+            for failure in &self.failures {
+                println!("    {failure}");
+            }
+        }
+        println!("\n{} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 && self.passed > 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn section(title: &str) {
+    println!("\n=== {title}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_kernel_command_lines() {
+        assert_eq!(kernel_cmdline("", None, None), "");
+        assert_eq!(kernel_cmdline("nopse", None, None), "nopse");
+        assert_eq!(
+            kernel_cmdline("mem=1G", Some("buddy"), Some("kernel::mm::a")),
+            "mem=1G test=buddy test_resume=kernel::mm::a"
+        );
+        assert_eq!(kernel_cmdline("", None, Some("k::a")), "test_resume=k::a");
+    }
+}
