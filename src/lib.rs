@@ -28,11 +28,11 @@
 #![cfg_attr(target_os = "none", test_runner(crate::testing::test_runner))]
 #![cfg_attr(target_os = "none", reexport_test_harness_main = "test_main")]
 
+pub mod arch;
 pub mod cmdline;
 pub mod mm;
+pub mod percpu;
 
-#[cfg(target_os = "none")]
-pub mod arch;
 #[cfg(target_os = "none")]
 pub mod init;
 #[cfg(target_os = "none")]

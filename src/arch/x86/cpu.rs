@@ -9,7 +9,7 @@ use x86::cpuid::{CpuId, CpuIdResult};
 
 /// Executes CPUID.  The `x86` crate's default reader needs SSE, which this
 /// soft-float kernel does not enable, so we hand it our own.
-fn cpuid(leaf: u32, subleaf: u32) -> CpuIdResult {
+pub fn cpuid(leaf: u32, subleaf: u32) -> CpuIdResult {
     let (eax, ebx, ecx, edx): (u32, u32, u32, u32);
     // SAFETY: CPUID only reads identification data.  EBX may be reserved by
     // the compiler, so it is saved in a scratch register around the

@@ -10,6 +10,7 @@
 //! | `setup.rs`  | boot information, memory map, `setup_arch` | `arch/x86/kernel/setup.c`, `e820.c` |
 //! | `paging.rs` | page-table entries, `swapper_pg_dir`, `paging_init`, `lookup_address` | `arch/x86/mm/init_32.c`, `asm/pgtable*.h` |
 //! | `sections.rs` | the linker's section boundaries | `asm/sections.h` |
+//! | `smp.rs`    | `smp_processor_id` | `asm/smp.h` |
 //! | `serial.rs` | COM1 console | `drivers/tty/serial/8250` (early console) |
 //! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
 
@@ -22,4 +23,5 @@ pub mod qemu;
 pub mod sections;
 pub mod serial;
 pub mod setup;
+pub mod smp;
 pub mod traps;

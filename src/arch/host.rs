@@ -1,0 +1,41 @@
+//! The host stand-in for the hardware interface that `mm` code uses, so the
+//! allocator algorithms build and run in host unit tests.  There is one CPU
+//! and nothing to mask: interrupts are "off" only as a recorded state.
+
+pub mod irqflags {
+    //! Interrupt state on the host: a per-thread flag, so nesting of
+    //! save/restore can still be checked by tests.
+    use std::cell::Cell;
+
+    thread_local!(static ENABLED: Cell<bool> = const { Cell::new(true) });
+
+    /// Saved interrupt state from [`local_irq_save`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[must_use = "give the saved state back to local_irq_restore()"]
+    pub struct IrqFlags(bool);
+
+    pub fn irqs_enabled() -> bool {
+        ENABLED.with(Cell::get)
+    }
+    pub fn local_irq_disable() {
+        ENABLED.with(|e| e.set(false));
+    }
+    pub fn local_irq_enable() {
+        ENABLED.with(|e| e.set(true));
+    }
+    pub fn local_irq_save() -> IrqFlags {
+        let flags = IrqFlags(irqs_enabled());
+        local_irq_disable();
+        flags
+    }
+    pub fn local_irq_restore(flags: IrqFlags) {
+        ENABLED.with(|e| e.set(flags.0));
+    }
+}
+
+pub mod smp {
+    /// The host runs the algorithms as "CPU 0".
+    pub fn smp_processor_id() -> usize {
+        0
+    }
+}
