@@ -166,11 +166,11 @@ fn alloc_node_mem_map(nr_pages: usize) -> &'static [Page] {
         .alloc(bytes, PAGE_SIZE as u64)
         .unwrap_or_else(|| panic!("no low memory for mem_map ({} KiB)", bytes >> 10));
     let first = __va(paddr) as *mut Page;
+    // [paddr, paddr + bytes) was just reserved in memblock for this array;
+    // it lies in the direct map (memblock's limit is max_low_pfn), the base
+    // is page aligned, and nothing else refers to it.
     for index in 0..nr_pages {
-        // SAFETY: [paddr, paddr + bytes) was just reserved in memblock for
-        // this array, lies in the direct map (below memblock's limit, which
-        // is max_low_pfn) and nothing else refers to it; `Page` needs no
-        // alignment beyond 4, and the base is page aligned.
+        // SAFETY: see above: `first.add(index)` is inside the fresh array.
         unsafe { first.add(index).write(Page::new()) };
     }
     log::info!("mem_map: {} page descriptors of {} bytes at {:#010x} ({} KiB)",

@@ -251,11 +251,11 @@ pub fn dump_stack_from(mut ebp: u32) {
         if ebp < crate::mm::layout::PAGE_OFFSET as u32 || ebp % 4 != 0 || ebp > u32::MAX - 8 {
             break;
         }
-        // SAFETY: EBP points into a kernel stack in the higher half (checked
-        // above); frame-pointer frames store [saved EBP, return address].
-        // A corrupt chain could still point at unmapped kernel memory, which
-        // would fault inside the oops — acceptable for a debugging aid, and
-        // the 16-frame bound stops loops.
+        // A corrupt chain could still point at unmapped kernel memory and
+        // fault inside the oops: acceptable for a debugging aid; the
+        // 16-frame bound stops loops.
+        // SAFETY: EBP is a higher-half stack address (checked above) where a
+        // frame stores [saved EBP, return address].
         let (next, ret) = unsafe { (*(ebp as *const u32), *((ebp + 4) as *const u32)) };
         if ret == 0 {
             break;
