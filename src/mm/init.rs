@@ -187,10 +187,11 @@ pub fn node() -> &'static PgData {
 }
 
 /// Step 5 (Linux `mm_init` in `init/main.c`): set up the kernel's memory
-/// allocators.  Only the page allocator exists here; `vmalloc_init` comes
-/// with the high-memory work.
+/// allocators: the page allocator (`mem_init`), then vmalloc.  (Linux also
+/// starts the slab allocator here; this kernel has none.)
 pub fn mm_init() {
     mem_init();
+    super::vmalloc::vmalloc_init();
 }
 
 /// Hands all free memory to the buddy allocator and reports (Linux

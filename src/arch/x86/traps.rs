@@ -221,8 +221,15 @@ fn do_page_fault(frame: &TrapFrame) {
         log::error!("BUG: unable to handle kernel paging request at {address:08x}");
     }
     log::error!("IP: [<{:08x}>] ({error})", frame.eip);
+    let site = crate::mm::vmalloc::describe_address(address);
+    if let Some(site) = site {
+        log::error!("the address lies in the {site}");
+    }
     show_regs("Oops", frame);
-    panic!("page fault at {address:#010x} ({error}), ip {:#010x}", frame.eip);
+    match site {
+        Some(site) => panic!("page fault at {address:#010x} ({error}) in {site}, ip {:#010x}", frame.eip),
+        None => panic!("page fault at {address:#010x} ({error}), ip {:#010x}", frame.eip),
+    }
 }
 
 /// An exception with no recovery: print the oops and panic (Linux: `die`).
