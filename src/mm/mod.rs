@@ -12,6 +12,7 @@
 //! | `gfp.rs`      | `include/linux/gfp.h`                     | allocation flags |
 //! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator |
 //! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
+//! | `highmem.rs`  | `mm/highmem.c`                            | `kmap`/`kunmap`, pkmap counts, `page_address_htable` |
 //! | `vmalloc.rs`  | `mm/vmalloc.c`                            | `vmalloc`/`vfree`, guard pages |
 //! | `direct_map.rs`| `include/linux/mm.h`, `asm/page.h` | `page_address`, `virt_to_page`, `__get_free_pages` (kernel only) |
 //! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
@@ -47,6 +48,7 @@ pub mod mmzone;
 pub mod gfp;
 pub mod page_alloc;
 pub mod vmalloc;
+pub mod highmem;
 pub mod bootmem;
 #[cfg(target_os = "none")]
 pub mod direct_map;

@@ -1,0 +1,441 @@
+//! High memory: permanent kernel mappings (`kmap`/`kunmap`) over the pkmap
+//! page table, and the `page_address` table that remembers them.
+//!
+//! Frames above `max_low_pfn` (896 MiB) are outside the direct map, so the
+//! kernel cannot touch them until it maps them somewhere.  `kmap(page)`
+//! gives a high page a kernel address that stays valid until `kunmap` —
+//! the "permanent" mapping of seed 003 — in the pkmap window: 4 MiB of
+//! address space at `PKMAP_BASE`, covered by one page table
+//! (`pkmap_page_table`), so at most `LAST_PKMAP` = 1024 high pages are
+//! mapped at once.  Linux's `mm/highmem.c` keeps, per slot of the window,
+//! a counter `pkmap_count[nr]` whose values mean:
+//!
+//! | value | meaning |
+//! |-------|---------|
+//! | 0     | free: the PTE is empty and the TLB holds no entry for the slot |
+//! | 1     | not used by anyone, but the PTE still maps the old page and a TLB may still hold it: the slot may not be reused before a TLB flush |
+//! | n > 1 | mapped and in use by n - 1 `kmap` callers |
+//!
+//! Unmapping is lazy: `kunmap` only counts down to 1.  Only when the search
+//! for a free slot wraps around (`last_pkmap_nr` back to 0) does
+//! `flush_all_zero_pkmaps` clear every slot at 1 and flush the TLB — one
+//! flush for up to 1024 unmaps, instead of one per `kunmap`.  When no slot
+//! is free at all, `kmap` sleeps on `pkmap_map_wait` until a `kunmap` makes
+//! one reusable.
+//!
+//! A page's pkmap address is found through `page_address()`; Linux 2.6 on
+//! i386 has no `virtual` field in `struct page`, so high pages' addresses
+//! live in a small hash table (`page_address_htable`) whose entries come
+//! from a fixed pool of `LAST_PKMAP` (there can never be more mapped
+//! pages than slots).
+//!
+//! This file holds the bookkeeping as plain safe Rust over an abstract
+//! page table ([`PkmapPageTable`]), so every rule above is unit-tested on
+//! the host; the kernel side plugs in the real PTEs, the `kmap_lock` and
+//! the wait queue.
+
+use super::layout::{LAST_PKMAP, PKMAP_BASE, pkmap_addr, pkmap_nr};
+use super::PAGE_SIZE;
+
+/// `LAST_PKMAP - 1`: slot numbers wrap with this mask.
+pub const LAST_PKMAP_MASK: usize = LAST_PKMAP - 1;
+/// log2 of the number of buckets of the page-address hash table.
+pub const PA_HASH_ORDER: u32 = 7;
+
+/// The pkmap page table as the bookkeeping sees it: set, clear, flush.
+pub trait PkmapPageTable {
+    /// Maps slot `nr` to page frame `pfn` (Linux `set_pte_at(... mk_pte(page, kmap_prot))`).
+    fn set(&mut self, nr: usize, pfn: usize);
+    /// Clears slot `nr`, returning the frame it mapped (`None` if the PTE
+    /// was already empty, which the caller reports as a bug).
+    fn clear(&mut self, nr: usize) -> Option<usize>;
+    /// Flushes the TLB for the whole window (Linux `flush_tlb_kernel_range`).
+    fn flush_tlb_kernel_range(&mut self);
+}
+
+/// One entry of the page-address pool (Linux `struct page_address_map`).
+#[derive(Clone, Copy, Debug)]
+struct PageAddressMap {
+    pfn: usize,
+    vaddr: usize,
+    /// Next entry in the same bucket or in the free pool.
+    next: Option<u16>,
+}
+
+/// Page frame -> pkmap address, for mapped high pages (Linux
+/// `page_address_htable` with its `page_address_pool`).
+pub struct PageAddressHtable {
+    buckets: [Option<u16>; 1 << PA_HASH_ORDER],
+    pool: [PageAddressMap; LAST_PKMAP],
+    free: Option<u16>,
+}
+
+impl PageAddressHtable {
+    /// An empty table with every pool entry on the free list (Linux
+    /// `page_address_init`).
+    pub const fn new() -> Self {
+        let mut pool = [PageAddressMap { pfn: 0, vaddr: 0, next: None }; LAST_PKMAP];
+        let mut index = 0;
+        while index + 1 < LAST_PKMAP {
+            pool[index].next = Some(index as u16 + 1);
+            index += 1;
+        }
+        Self { buckets: [None; 1 << PA_HASH_ORDER], pool, free: Some(0) }
+    }
+
+    /// Bucket of a frame (Linux hashes the `struct page` pointer with
+    /// `hash_ptr`; a multiplicative hash of the PFN spreads just as well).
+    fn bucket(pfn: usize) -> usize {
+        ((pfn as u32).wrapping_mul(0x9e37_0001) >> (32 - PA_HASH_ORDER)) as usize
+    }
+
+    fn entries(&self, bucket: usize) -> impl Iterator<Item = u16> + '_ {
+        core::iter::successors(self.buckets[bucket], |&i| self.pool[i as usize].next)
+    }
+
+    /// The pkmap address of `pfn`, if it has one (the high-memory half of
+    /// Linux `page_address`).
+    pub fn get(&self, pfn: usize) -> Option<usize> {
+        self.entries(Self::bucket(pfn)).map(|i| self.pool[i as usize]).find(|e| e.pfn == pfn).map(|e| e.vaddr)
+    }
+
+    /// Records (`Some`) or forgets (`None`) the address of `pfn` (Linux
+    /// `set_page_address`).  Recording when the pool is empty cannot
+    /// happen while callers keep at most one entry per pkmap slot; it is
+    /// reported and ignored.
+    pub fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
+        self.remove(pfn);
+        let Some(vaddr) = vaddr else { return };
+        let Some(index) = self.free else {
+            log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
+            return;
+        };
+        self.free = self.pool[index as usize].next;
+        let bucket = Self::bucket(pfn);
+        self.pool[index as usize] = PageAddressMap { pfn, vaddr, next: self.buckets[bucket] };
+        self.buckets[bucket] = Some(index);
+    }
+
+    fn remove(&mut self, pfn: usize) {
+        let bucket = Self::bucket(pfn);
+        let mut prev: Option<u16> = None;
+        let mut cursor = self.buckets[bucket];
+        while let Some(index) = cursor {
+            let entry = self.pool[index as usize];
+            if entry.pfn == pfn {
+                match prev {
+                    Some(p) => self.pool[p as usize].next = entry.next,
+                    None => self.buckets[bucket] = entry.next,
+                }
+                self.pool[index as usize].next = self.free;
+                self.free = Some(index);
+                return;
+            }
+            prev = cursor;
+            cursor = entry.next;
+        }
+    }
+
+    /// Number of recorded addresses.
+    pub fn len(&self) -> usize {
+        (0..self.buckets.len()).map(|b| self.entries(b).count()).sum()
+    }
+
+    /// Whether no address is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for PageAddressHtable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why `kunmap_high` refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KunmapError {
+    /// The page has no pkmap address: it was never kmapped (Linux: BUG on
+    /// `!vaddr`).
+    NotMapped,
+    /// The slot's count is already 1: more kunmaps than kmaps (Linux: BUG
+    /// on the count reaching 0 without a flush).
+    Unbalanced,
+}
+
+/// What `kunmap_high_locked` did: whether waiters may now find a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KunmapResult {
+    /// The slot dropped to 1 (unused): a sleeping `kmap` may reuse it after
+    /// the next flush, so waiters should be woken.
+    pub slot_now_unused: bool,
+}
+
+/// The pkmap counters and search cursor, protected in the kernel by
+/// `kmap_lock` (Linux's globals `pkmap_count[]` and `last_pkmap_nr`).
+pub struct Pkmap {
+    /// Per-slot counter with the meanings in the module doc.
+    pkmap_count: [u32; LAST_PKMAP],
+    /// Where the search for a free slot continues.
+    last_pkmap_nr: usize,
+    /// How many times the TLB was flushed for the window (for tests and
+    /// statistics).
+    flushes: usize,
+}
+
+impl Pkmap {
+    pub const fn new() -> Self {
+        Self { pkmap_count: [0; LAST_PKMAP], last_pkmap_nr: 0, flushes: 0 }
+    }
+
+    /// The counter of slot `nr`.
+    pub fn count(&self, nr: usize) -> u32 {
+        self.pkmap_count[nr]
+    }
+
+    /// Number of whole-window TLB flushes so far.
+    pub fn flushes(&self) -> usize {
+        self.flushes
+    }
+
+    /// Frees every slot whose count is 1: clear its PTE, forget the page's
+    /// address, and flush the TLB once at the end if anything was cleared
+    /// (Linux `flush_all_zero_pkmaps`).  After this no TLB can hold a stale
+    /// translation for a slot that counts as free.
+    pub fn flush_all_zero_pkmaps(&mut self, ptes: &mut dyn PkmapPageTable, htable: &mut PageAddressHtable) {
+        let mut need_flush = false;
+        for nr in 0..LAST_PKMAP {
+            if self.pkmap_count[nr] != 1 {
+                continue;
+            }
+            self.pkmap_count[nr] = 0;
+            match ptes.clear(nr) {
+                Some(pfn) => htable.set(pfn, None),
+                None => log::error!("flush_all_zero_pkmaps: slot {nr} counted 1 but its PTE is empty"),
+            }
+            need_flush = true;
+        }
+        if need_flush {
+            ptes.flush_tlb_kernel_range();
+            self.flushes += 1;
+        }
+    }
+
+    /// Looks for a free slot, starting after `last_pkmap_nr`, and maps `pfn`
+    /// there (Linux `map_new_virtual` without the sleeping).  Passing slot 0
+    /// means the search wrapped: unused slots are flushed first, which is
+    /// how lazily unmapped slots become free.  Returns the new address, or
+    /// `None` when a whole round found every slot busy — the caller must
+    /// sleep until a `kunmap` and try again.
+    pub fn map_new_virtual(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut PageAddressHtable) -> Option<usize> {
+        let mut remaining = LAST_PKMAP;
+        loop {
+            self.last_pkmap_nr = (self.last_pkmap_nr + 1) & LAST_PKMAP_MASK;
+            if self.last_pkmap_nr == 0 {
+                self.flush_all_zero_pkmaps(ptes, htable);
+                remaining = LAST_PKMAP;
+            }
+            if self.pkmap_count[self.last_pkmap_nr] == 0 {
+                break;
+            }
+            remaining -= 1;
+            if remaining == 0 {
+                return None;
+            }
+        }
+        let nr = self.last_pkmap_nr;
+        ptes.set(nr, pfn);
+        self.pkmap_count[nr] = 1;
+        let vaddr = pkmap_addr(nr);
+        htable.set(pfn, Some(vaddr));
+        Some(vaddr)
+    }
+
+    /// The locked part of `kmap_high`: reuse the page's mapping if it has
+    /// one, otherwise make one, then count one more user.  `None` means no
+    /// slot is free (sleep and retry).
+    pub fn kmap_high_locked(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut PageAddressHtable) -> Option<usize> {
+        let vaddr = match htable.get(pfn) {
+            Some(vaddr) => vaddr,
+            None => self.map_new_virtual(pfn, ptes, htable)?,
+        };
+        let nr = pkmap_nr(vaddr);
+        self.pkmap_count[nr] += 1;
+        debug_assert!(self.pkmap_count[nr] >= 2, "a kmapped slot counts at least 2");
+        Some(vaddr)
+    }
+
+    /// The locked part of `kunmap_high`: one user fewer.  A count that
+    /// would drop to 0 (Linux BUGs: "a count must never go down to zero
+    /// without a TLB flush") is refused and left unchanged.
+    pub fn kunmap_high_locked(&mut self, pfn: usize, htable: &PageAddressHtable) -> Result<KunmapResult, KunmapError> {
+        let vaddr = htable.get(pfn).ok_or(KunmapError::NotMapped)?;
+        let nr = pkmap_nr(vaddr);
+        match self.pkmap_count[nr] {
+            0 | 1 => Err(KunmapError::Unbalanced),
+            count => {
+                self.pkmap_count[nr] = count - 1;
+                Ok(KunmapResult { slot_now_unused: count - 1 == 1 })
+            }
+        }
+    }
+}
+
+impl Default for Pkmap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether `vaddr` lies in the pkmap window.
+pub fn is_pkmap_address(vaddr: usize) -> bool {
+    (PKMAP_BASE..PKMAP_BASE + LAST_PKMAP * PAGE_SIZE).contains(&vaddr)
+}
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::*;
+
+    /// A pkmap page table in an array, remembering flushes and which slots
+    /// a TLB could still hold since the last flush.
+    struct FakePtes {
+        ptes: [Option<usize>; LAST_PKMAP],
+        /// Slots cleared since the last flush: a TLB may still map them.
+        stale: [bool; LAST_PKMAP],
+        flushes: usize,
+    }
+
+    impl FakePtes {
+        fn new() -> Self {
+            Self { ptes: [None; LAST_PKMAP], stale: [false; LAST_PKMAP], flushes: 0 }
+        }
+    }
+
+    impl PkmapPageTable for FakePtes {
+        fn set(&mut self, nr: usize, pfn: usize) {
+            assert!(!self.stale[nr], "slot {nr} reused before the TLB was flushed");
+            assert!(self.ptes[nr].is_none(), "slot {nr} overwritten while mapped");
+            self.ptes[nr] = Some(pfn);
+        }
+        fn clear(&mut self, nr: usize) -> Option<usize> {
+            self.stale[nr] = true;
+            self.ptes[nr].take()
+        }
+        fn flush_tlb_kernel_range(&mut self) {
+            self.stale = [false; LAST_PKMAP];
+            self.flushes += 1;
+        }
+    }
+
+    fn setup() -> (Pkmap, FakePtes, PageAddressHtable) {
+        (Pkmap::new(), FakePtes::new(), PageAddressHtable::new())
+    }
+
+    #[test]
+    fn htable_records_and_forgets_addresses() {
+        let mut table = PageAddressHtable::new();
+        for pfn in 0..LAST_PKMAP {
+            table.set(0x40000 + pfn * 7, Some(pkmap_addr(pfn)));
+        }
+        assert_eq!(table.len(), LAST_PKMAP);
+        assert_eq!(table.get(0x40000 + 5 * 7), Some(pkmap_addr(5)));
+        table.set(0x40000, Some(pkmap_addr(9)));
+        assert_eq!(table.get(0x40000), Some(pkmap_addr(9)), "re-setting replaces");
+        assert_eq!(table.len(), LAST_PKMAP);
+        for pfn in 0..LAST_PKMAP {
+            table.set(0x40000 + pfn * 7, None);
+        }
+        assert!(table.is_empty());
+        assert_eq!(table.get(0x40000), None);
+    }
+
+    #[test]
+    fn repeated_kmap_of_a_page_reuses_its_slot_with_counts() {
+        let (mut pkmap, mut ptes, mut table) = setup();
+        let a = pkmap.kmap_high_locked(0x50000, &mut ptes, &mut table).unwrap();
+        let b = pkmap.kmap_high_locked(0x50000, &mut ptes, &mut table).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, pkmap_addr(1), "the search starts after last_pkmap_nr = 0");
+        assert_eq!(pkmap.count(1), 3, "mapped + two users");
+        assert_eq!(pkmap.kunmap_high_locked(0x50000, &table), Ok(KunmapResult { slot_now_unused: false }));
+        assert_eq!(pkmap.kunmap_high_locked(0x50000, &table), Ok(KunmapResult { slot_now_unused: true }));
+        assert_eq!(pkmap.count(1), 1, "unused but still mapped until a flush");
+        assert_eq!(table.get(0x50000), Some(a), "a lazily unmapped page keeps its address");
+        assert_eq!(pkmap.kunmap_high_locked(0x50000, &table), Err(KunmapError::Unbalanced));
+        assert_eq!(pkmap.count(1), 1, "an unbalanced kunmap changes nothing");
+        assert_eq!(pkmap.kunmap_high_locked(0x60000, &table), Err(KunmapError::NotMapped));
+        // kmap again: the old mapping is still there and is reused.
+        assert_eq!(pkmap.kmap_high_locked(0x50000, &mut ptes, &mut table), Some(a));
+        assert_eq!(pkmap.count(1), 2);
+    }
+
+    #[test]
+    fn the_window_fills_and_wraps_with_one_flush() {
+        let (mut pkmap, mut ptes, mut table) = setup();
+        // Slots 1..1023 on the first round, then slot 0 after the wrap.
+        let addrs: Vec<usize> = (0..LAST_PKMAP).map(|i| pkmap.kmap_high_locked(0x80000 + i, &mut ptes, &mut table).unwrap()).collect();
+        assert_eq!(addrs[0], pkmap_addr(1));
+        assert_eq!(addrs[LAST_PKMAP - 1], pkmap_addr(0));
+        assert_eq!(ptes.flushes, 0, "nothing to flush: no slot was at 1");
+        assert_eq!(pkmap.kmap_high_locked(0x90000, &mut ptes, &mut table), None, "window full: the caller must sleep");
+        // One kunmap makes a slot reusable — after a flush.
+        pkmap.kunmap_high_locked(0x80000 + 10, &table).unwrap();
+        let vaddr = pkmap.kmap_high_locked(0x90000, &mut ptes, &mut table).unwrap();
+        assert_eq!(vaddr, addrs[10], "the freed slot is the only one");
+        assert_eq!(ptes.flushes, 1, "reusing it needed exactly one flush");
+        assert_eq!(table.get(0x80000 + 10), None, "the old page lost its address");
+        assert_eq!(table.len(), LAST_PKMAP);
+    }
+
+    #[test]
+    fn flush_frees_only_unused_slots() {
+        let (mut pkmap, mut ptes, mut table) = setup();
+        for pfn in 0..8 {
+            pkmap.kmap_high_locked(0x70000 + pfn, &mut ptes, &mut table).unwrap();
+        }
+        for pfn in 0..4 {
+            pkmap.kunmap_high_locked(0x70000 + pfn, &table).unwrap();
+        }
+        pkmap.flush_all_zero_pkmaps(&mut ptes, &mut table);
+        assert_eq!(ptes.flushes, 1);
+        assert_eq!((1..=4).map(|nr| pkmap.count(nr)).collect::<Vec<_>>(), [0, 0, 0, 0]);
+        assert_eq!((5..=8).map(|nr| pkmap.count(nr)).collect::<Vec<_>>(), [2, 2, 2, 2]);
+        assert_eq!(table.len(), 4);
+        pkmap.flush_all_zero_pkmaps(&mut ptes, &mut table);
+        assert_eq!(ptes.flushes, 1, "no slot at 1: no flush");
+    }
+
+    /// Random kmap/kunmap of a few thousand pages; the fake page table
+    /// panics if a slot is reused without a flush.  At the end every count
+    /// is 0 or 1 and the table holds exactly the pages whose slots are 1.
+    #[test]
+    fn random_kmap_kunmap_keeps_counts_consistent() {
+        let (mut pkmap, mut ptes, mut table) = setup();
+        let mut held: Vec<usize> = Vec::new();
+        let mut state = 0x1234_5678_9abc_def0_u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let pfn = 0x40000 + (state % 3000) as usize;
+            if state % 3 != 0 || held.is_empty() {
+                if let Some(vaddr) = pkmap.kmap_high_locked(pfn, &mut ptes, &mut table) {
+                    assert_eq!(ptes.ptes[pkmap_nr(vaddr)], Some(pfn));
+                    held.push(pfn);
+                }
+            } else {
+                let victim = held.swap_remove((state >> 20) as usize % held.len());
+                pkmap.kunmap_high_locked(victim, &table).unwrap();
+            }
+        }
+        for pfn in held.drain(..) {
+            pkmap.kunmap_high_locked(pfn, &table).unwrap();
+        }
+        let unused = (0..LAST_PKMAP).filter(|&nr| pkmap.count(nr) == 1).count();
+        assert!((0..LAST_PKMAP).all(|nr| pkmap.count(nr) <= 1));
+        assert_eq!(table.len(), unused);
+        pkmap.flush_all_zero_pkmaps(&mut ptes, &mut table);
+        assert!(table.is_empty() && ptes.ptes.iter().all(Option::is_none));
+    }
+}
