@@ -335,9 +335,46 @@ pub fn pkmap_page_table() -> usize {
     PKMAP_PAGE_TABLE.load(Ordering::Relaxed)
 }
 
+/// Writes the PTE of pkmap slot `nr` (Linux `set_pte_at(&init_mm, vaddr,
+/// &pkmap_page_table[nr], pte)`).  No TLB flush: the pkmap code flushes
+/// lazily, see `mm/highmem.rs`.
+pub fn set_pkmap_pte(nr: usize, entry: Entry) {
+    assert!(nr < layout::LAST_PKMAP);
+    write_entry(pkmap_page_table(), nr, entry);
+}
+
+/// Reads the PTE of pkmap slot `nr`.
+pub fn pkmap_pte(nr: usize) -> Entry {
+    assert!(nr < layout::LAST_PKMAP);
+    read_entry(pkmap_page_table(), nr)
+}
+
 /// Virtual address of the first kmap_atomic PTE (`kmap_pte`).
 pub fn kmap_pte() -> usize {
     KMAP_PTE.load(Ordering::Relaxed)
+}
+
+/// The PTE of kmap_atomic window `idx` (`kmap_pte - idx` in Linux: fixmap
+/// slots grow downwards, so window `idx` is `idx` entries below
+/// FIX_KMAP_BEGIN's PTE).  All windows sit in the one fixmap page table.
+fn kmap_pte_slot(idx: usize) -> (usize, usize) {
+    let pte = kmap_pte() - idx * 4;
+    (pte & !(PAGE_SIZE - 1), (pte & (PAGE_SIZE - 1)) / 4)
+}
+
+/// Reads the PTE of kmap_atomic window `idx`.
+pub fn kmap_atomic_pte(idx: usize) -> Entry {
+    let (table, index) = kmap_pte_slot(idx);
+    read_entry(table, index)
+}
+
+/// Writes the PTE of kmap_atomic window `idx` and flushes that one TLB
+/// entry (Linux `set_pte(kmap_pte - idx, ...)` + `__flush_tlb_one`).
+pub fn set_kmap_atomic_pte(idx: usize, entry: Entry) {
+    assert!(idx < layout::KM_TYPE_NR * layout::NR_CPUS);
+    let (table, index) = kmap_pte_slot(idx);
+    write_entry(table, index, entry);
+    __flush_tlb_one(layout::__fix_to_virt(layout::fixed_addresses::FIX_KMAP_BEGIN + idx));
 }
 
 /// Whether the direct map was built with 4 MiB pages.
