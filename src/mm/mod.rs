@@ -1,6 +1,28 @@
 //! # Physical memory management
 //!
-//! (module overview is written when the pieces land; see the files below)
+//! How a 32-bit Linux 2.6 kernel (PAE off) keeps track of every page frame
+//! of RAM and hands them out, rebuilt one Linux concept per file.  Follow a
+//! boot (`init.rs` has the order) and the files come in this sequence:
+//!
+//! 1. **memblock** (`memblock.rs`): while nothing else exists, physical
+//!    memory is two sorted lists of byte ranges — RAM the firmware
+//!    reported, and what is already in use.  Early allocations (page
+//!    tables, `mem_map`) are carved out of it.
+//! 2. **the virtual layout** (`layout.rs`): the kernel's top gigabyte holds
+//!    the direct map of the first 896 MiB ("low memory") and, above it,
+//!    vmalloc, pkmap and fixmap windows for everything else.
+//! 3. **page frames and zones** (`page.rs`, `list.rs`, `mmzone.rs`): one
+//!    `struct page` per frame in `mem_map`; frames grouped into the DMA
+//!    (< 16 MiB), Normal (< 896 MiB) and HighMem zones, each with its free
+//!    lists.
+//! 4. **the buddy allocator** (`page_alloc.rs`, `gfp.rs`): blocks of 2^order
+//!    frames, split on allocation and merged with their buddy on free; GFP
+//!    flags choose the zone and the fallback order.
+//! 5. **hand-over** (`bootmem.rs`): `mem_init` frees every page memblock did
+//!    not keep into the buddy allocator; memblock's job is done.
+//! 6. **reaching high memory**: `direct_map.rs` translates low pages to
+//!    addresses; `highmem.rs` maps high pages on demand (`kmap`); `vmalloc.rs`
+//!    builds virtually contiguous areas from scattered pages.
 //!
 //! | file          | Linux counterpart                         | concept |
 //! |---------------|-------------------------------------------|---------|
