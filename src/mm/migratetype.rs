@@ -372,3 +372,176 @@ impl Zone {
         }
     }
 }
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::super::bootmem::free_all_bootmem;
+    use super::super::mmzone::test_support::node;
+    use super::super::mmzone::{PgData, ZoneType};
+    use super::super::pfn_phys;
+    use super::*;
+
+    /// One Normal-only zone of 8 pageblocks, all free, grouping on.
+    fn eight_pageblocks() -> PgData {
+        let nr_pages = 8 * PAGEBLOCK_NR_PAGES;
+        let pgdat = node(nr_pages, [0, nr_pages, nr_pages], &[(0, nr_pages)]);
+        free_all_bootmem(&pgdat, [(0, pfn_phys(nr_pages as u64))].into_iter());
+        assert!(!pgdat.page_group_by_mobility_disabled());
+        pgdat
+    }
+
+    fn free_of_type(pgdat: &PgData, migratetype: MigrateType) -> usize {
+        let zone = pgdat.zone(ZoneType::Normal).lock();
+        (0..MAX_ORDER).map(|order| zone.free_area(order).nr_free_of_type(migratetype) << order).sum()
+    }
+
+    fn blocks(pgdat: &PgData) -> [usize; MIGRATE_TYPES] {
+        pgdat.zone(ZoneType::Normal).lock().pageblock_counts()
+    }
+
+    #[test]
+    fn allocflags_pick_the_migratetype() {
+        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_KERNEL, false), MIGRATE_UNMOVABLE);
+        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_TEMPORARY, false), MIGRATE_RECLAIMABLE);
+        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_HIGHUSER_MOVABLE, false), MIGRATE_MOVABLE);
+        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_HIGHUSER_MOVABLE, true), MIGRATE_UNMOVABLE);
+        let both = GfpFlags::__GFP_MOVABLE | GfpFlags::__GFP_RECLAIMABLE;
+        assert_eq!(allocflags_to_migratetype(both, false), MIGRATE_MOVABLE);
+    }
+
+    #[test]
+    fn a_fallback_takes_the_largest_block_and_steals_its_pageblock() {
+        let pgdat = eight_pageblocks();
+        assert_eq!(blocks(&pgdat), [0, 0, 8, 0]);
+        // An unmovable page: the unmovable lists are empty, so the fallback
+        // takes a whole movable pageblock (the largest block there is), the
+        // pageblock becomes unmovable, and the rest of it stays on the
+        // unmovable lists for the next requests.
+        let page = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 0).unwrap();
+        let pfn = pgdat.page_to_pfn(page).unwrap();
+        assert_eq!(blocks(&pgdat), [1, 0, 7, 0]);
+        assert_eq!(pgdat.zone(ZoneType::Normal).lock().get_pageblock_migratetype(pfn), MIGRATE_UNMOVABLE);
+        assert_eq!(free_of_type(&pgdat, MIGRATE_UNMOVABLE), PAGEBLOCK_NR_PAGES - 1);
+        let events = pgdat.zone_vm_events(ZoneType::Normal);
+        assert_eq!((events.get(VmEventItem::ExtfragFallback), events.get(VmEventItem::PageblockSteal)), (1, 1));
+        // The next unmovable pages come from that pageblock: no new fallback.
+        let second = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 3).unwrap();
+        assert_eq!(pageblock_start_pfn(pgdat.page_to_pfn(second).unwrap()), pageblock_start_pfn(pfn));
+        assert_eq!(pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::ExtfragFallback), 1);
+        // A movable request never touches the unmovable pageblock.
+        let movable = pgdat.alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE, 0).unwrap();
+        assert_ne!(pageblock_start_pfn(pgdat.page_to_pfn(movable).unwrap()), pageblock_start_pfn(pfn));
+        for (page, order) in [(page, 0), (second, 3), (movable, 0)] {
+            pgdat.__free_pages(page, order);
+        }
+        // Everything merges back; the stolen pageblock keeps its new type.
+        assert_eq!(pgdat.zone(ZoneType::Normal).lock().buddyinfo()[MAX_ORDER - 1], 8);
+        assert_eq!(blocks(&pgdat), [1, 0, 7, 0]);
+        pgdat.zone(ZoneType::Normal).lock().check_free_lists().unwrap();
+    }
+
+    #[test]
+    fn a_small_fallback_leaves_the_pageblock_alone() {
+        let pgdat = eight_pageblocks();
+        // Take everything in movable order-2 blocks, then give one back: the
+        // only free block left is that order-2 block, in a movable pageblock.
+        let mut blocks_held = Vec::new();
+        while let Some(page) = pgdat.alloc_pages(GfpFlags::GFP_HIGHUSER_MOVABLE, 2) {
+            blocks_held.push(page);
+        }
+        let victim = blocks_held.pop().unwrap();
+        let victim_pfn = pgdat.page_to_pfn(victim).unwrap();
+        pgdat.__free_pages(victim, 2);
+        // The only free block is an order-2 block in a movable pageblock.
+        assert_eq!(free_of_type(&pgdat, MIGRATE_MOVABLE), 4);
+        let before = blocks(&pgdat);
+        let page = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 0).unwrap();
+        assert_eq!(pgdat.page_to_pfn(page), Some(victim_pfn));
+        // Order 2 < pageblock_order / 2: nothing moved, nothing stolen, and
+        // the split-off halves went back to the movable lists.
+        assert_eq!(blocks(&pgdat), before);
+        assert_eq!(free_of_type(&pgdat, MIGRATE_MOVABLE), 3);
+        let events = pgdat.zone_vm_events(ZoneType::Normal);
+        assert_eq!((events.get(VmEventItem::ExtfragFallback), events.get(VmEventItem::PageblockSteal)), (1, 0));
+        pgdat.__free_page(page);
+        for page in blocks_held {
+            pgdat.__free_pages(page, 2);
+        }
+        assert_eq!(pgdat.zone(ZoneType::Normal).lock().buddyinfo()[MAX_ORDER - 1], 8);
+    }
+
+    #[test]
+    fn the_reserve_is_used_only_when_everything_else_is_gone() {
+        let pgdat = eight_pageblocks();
+        pgdat.set_min_free_kbytes(4096);
+        // pages_min = 1024 pages: one reserve pageblock, the first one.
+        assert_eq!(blocks(&pgdat), [0, 0, 7, 1]);
+        assert_eq!(pgdat.zone(ZoneType::Normal).lock().get_pageblock_migratetype(0), MIGRATE_RESERVE);
+        // Memory-releasing code may take every page: the reserve goes last.
+        let saved = pgdat.memalloc_noreclaim_save();
+        let mut pages = Vec::new();
+        for _ in 0..7 {
+            pages.push(pgdat.alloc_pages(GfpFlags::GFP_KERNEL, MAX_ORDER - 1).unwrap());
+        }
+        assert!(pages.iter().all(|&page| pgdat.page_to_pfn(page).unwrap() >= PAGEBLOCK_NR_PAGES));
+        let last = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, MAX_ORDER - 1).unwrap();
+        assert_eq!(pgdat.page_to_pfn(last), Some(0));
+        pgdat.memalloc_noreclaim_restore(saved);
+        pgdat.__free_pages(last, MAX_ORDER - 1);
+        for page in pages {
+            pgdat.__free_pages(page, MAX_ORDER - 1);
+        }
+        // Running the setup again keeps the same reserve block.
+        pgdat.setup_per_zone_pages_min();
+        assert_eq!(pgdat.zone(ZoneType::Normal).lock().get_pageblock_migratetype(0), MIGRATE_RESERVE);
+        assert_eq!(free_of_type(&pgdat, MIGRATE_RESERVE), PAGEBLOCK_NR_PAGES);
+    }
+}
+
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use super::*;
+    use crate::mm::gfp::GfpFlags;
+    use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{only, quiesced_snapshot};
+    use crate::mm::mmzone::ZoneType;
+
+    /// Needs nothing on Normal's reclaimable lists: the harness runs tests
+    /// in the order of their paths, and the tests before this one
+    /// (`mm::init`) allocate no reclaimable pages.
+    #[test_case]
+    fn a_reclaimable_request_steals_a_whole_pageblock() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        let zone_free = |migratetype: MigrateType| {
+            let zone = node.zone(ZoneType::Normal).lock();
+            (0..MAX_ORDER).map(|order| zone.free_area(order).nr_free_of_type(migratetype) << order).sum::<usize>()
+        };
+        let blocks = || node.zone(ZoneType::Normal).lock().pageblock_counts();
+        let events = || node.zone_vm_events(ZoneType::Normal);
+        assert_eq!(zone_free(MIGRATE_RECLAIMABLE), 0);
+        let donors = |blocks: [usize; MIGRATE_TYPES]| blocks[MIGRATE_UNMOVABLE as usize] + blocks[MIGRATE_MOVABLE as usize];
+        {
+            let zone = node.zone(ZoneType::Normal).lock();
+            let top = zone.free_area(MAX_ORDER - 1);
+            assert!(top.nr_free_of_type(MIGRATE_UNMOVABLE) + top.nr_free_of_type(MIGRATE_MOVABLE) > 0);
+        }
+        let (blocks_before, events_before) = (blocks(), events());
+        let cpu = crate::arch::current::smp::smp_processor_id();
+        let batch = node.zone_pcp(ZoneType::Normal, cpu).lock().pcp().batch();
+        let page = node.__alloc_pages(GfpFlags::GFP_TEMPORARY, 0, &only(ZoneType::Normal)).unwrap();
+        let pfn = node.page_to_pfn(page).unwrap();
+        assert_eq!(node.zone(ZoneType::Normal).lock().get_pageblock_migratetype(pfn), MIGRATE_RECLAIMABLE);
+        let after = blocks();
+        assert_eq!(after[MIGRATE_RECLAIMABLE as usize], blocks_before[MIGRATE_RECLAIMABLE as usize] + 1);
+        assert_eq!(donors(after), donors(blocks_before) - 1);
+        // One fallback, one steal; the per-CPU refill took `batch` pages of
+        // the pageblock, the rest waits on the reclaimable lists.
+        assert_eq!(events().get(VmEventItem::ExtfragFallback) - events_before.get(VmEventItem::ExtfragFallback), 1);
+        assert_eq!(events().get(VmEventItem::PageblockSteal) - events_before.get(VmEventItem::PageblockSteal), 1);
+        assert_eq!(zone_free(MIGRATE_RECLAIMABLE), PAGEBLOCK_NR_PAGES - batch);
+        node.__free_page(page);
+        assert_eq!(quiesced_snapshot(node), before);
+        assert_eq!(zone_free(MIGRATE_RECLAIMABLE), PAGEBLOCK_NR_PAGES);
+    }
+}

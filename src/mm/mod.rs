@@ -64,3 +64,5 @@ pub mod bootmem;
 pub mod direct_map;
 #[cfg(target_os = "none")]
 pub mod init;
+#[cfg(all(test, target_os = "none"))]
+mod kernel_test_support;

@@ -204,3 +204,68 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    use spin::Mutex;
+
+    use super::*;
+    use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{Held, only, quiesced_snapshot};
+    use crate::mm::page_cache::PAGE_CACHE;
+
+    /// A "balloon driver": holds pages and gives them all back on OOM.
+    struct Balloon {
+        held: Mutex<Held>,
+        calls: AtomicUsize,
+    }
+
+    impl OomNotifier for Balloon {
+        fn name(&self) -> &'static str {
+            "test balloon"
+        }
+        fn oom_notify(&self, _pgdat: &PgData) -> usize {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let mut held = self.held.lock();
+            let pages = held.pages();
+            held.free_all();
+            pages
+        }
+    }
+
+    static BALLOON: Balloon = Balloon { held: Mutex::new(Held::new()), calls: AtomicUsize::new(0) };
+
+    #[test_case]
+    fn the_oom_path_is_reported_and_notifiers_free_memory() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        assert_eq!(PAGE_CACHE.nr_pages(), 0, "nothing to reclaim");
+        node.setup_pagelist_highmark(ZoneType::Normal, 0);
+        let zonelist = only(ZoneType::Normal);
+        let min = node.zone(ZoneType::Normal).lock().pages_min();
+        for _ in 0..min + 64 {
+            BALLOON.held.lock().alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        node.register_oom_notifier(&BALLOON).unwrap();
+        let mut held = Held::new();
+        held.exhaust(ZoneType::Normal);
+        let ooms = || node.zone_vm_events(ZoneType::Normal).get(VmEventItem::OomInvoked);
+        let ooms_before = ooms();
+        // Reclaim finds nothing, the OOM path runs, the balloon deflates,
+        // and the allocation starts over and succeeds.
+        let page = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist).expect("the notifier freed memory");
+        assert_eq!((ooms() - ooms_before, BALLOON.calls.load(Ordering::Relaxed)), (1, 1));
+        assert_eq!(node.zone(ZoneType::Normal).lock().free_pages(), min + 63);
+        // Nothing left anywhere: the OOM path runs again and the request fails.
+        held.exhaust(ZoneType::Normal);
+        assert!(node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOWARN, 0, &zonelist).is_none());
+        assert_eq!((ooms() - ooms_before, BALLOON.calls.load(Ordering::Relaxed)), (2, 2));
+        assert!(node.unregister_oom_notifier(&BALLOON));
+        node.__free_page(page);
+        held.free_all();
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+}

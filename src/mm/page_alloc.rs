@@ -1671,16 +1671,8 @@ mod tests {
 mod kernel_tests {
     use super::*;
     use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{only, quiesced_snapshot};
     use crate::mm::list::PageList;
-    use crate::mm::mmzone::MAX_NR_ZONES;
-
-    /// Buddyinfo and free count of every zone.
-    fn snapshot(node: &PgData) -> [([usize; MAX_ORDER], usize); MAX_NR_ZONES] {
-        ZoneType::ALL.map(|z| {
-            let zone = node.zone(z).lock();
-            (zone.buddyinfo(), zone.free_pages())
-        })
-    }
 
     /// The GFP class whose zonelist starts with `zone_type`.
     fn gfp_for(zone_type: ZoneType) -> GfpFlags {
@@ -1691,22 +1683,24 @@ mod kernel_tests {
         }
     }
 
-    /// Allocates order-`order` blocks from `zone_type` until it has none
-    /// left, keeping them on a list threaded through the blocks' own
-    /// descriptors (no heap needed).  Stops at the first block that comes
-    /// from a fallback zone, which it frees again.
+    /// Allocates order-`order` blocks from `zone_type` (and nothing else:
+    /// its zonelist holds it alone) until it has none left, keeping them on
+    /// a list threaded through the blocks' own descriptors (no heap
+    /// needed).  Runs as memory-releasing code (`PF_MEMALLOC`), which may
+    /// take every free page: the buddy allocator itself is under test here,
+    /// not the watermarks.
     fn drain_zone(node: &PgData, zone_type: ZoneType, order: usize) -> PageList {
         let map = node.node_mem_map();
         let mut blocks = PageList::new();
-        while let Some(page) = node.alloc_pages(gfp_for(zone_type), order) {
-            if page.page_zonenum() != zone_type {
-                node.__free_pages(page, order);
-                break;
-            }
+        let zonelist = only(zone_type);
+        let saved = node.memalloc_noreclaim_save();
+        while let Some(page) = node.__alloc_pages(gfp_for(zone_type) | GfpFlags::__GFP_NOWARN, order, &zonelist) {
+            assert_eq!(page.page_zonenum(), zone_type);
             let pfn = node.page_to_pfn(page).unwrap();
             assert_eq!(pfn % (1 << order), 0, "order-{order} block at pfn {pfn:#x} is misaligned");
             blocks.add(pfn, &map);
         }
+        node.memalloc_noreclaim_restore(saved);
         blocks
     }
 
@@ -1725,7 +1719,7 @@ mod kernel_tests {
                 continue;
             }
             for order in 0..MAX_ORDER {
-                let before = snapshot(node);
+                let before = quiesced_snapshot(node);
                 let expected_blocks: usize = before[zone_type as usize].0[order..]
                     .iter()
                     .enumerate()
@@ -1738,8 +1732,9 @@ mod kernel_tests {
                     assert!(zone.buddyinfo()[order..].iter().all(|&n| n == 0), "{zone_type:?} has no block >= order {order} left");
                     zone.check_free_lists().unwrap_or_else(|e| panic!("{e}"));
                 }
+                node.check_pcp_lists(zone_type).unwrap_or_else(|e| panic!("{e}"));
                 free_all(node, blocks, order);
-                assert_eq!(snapshot(node), before, "{zone_type:?} order {order}: everything merged back");
+                assert_eq!(quiesced_snapshot(node), before, "{zone_type:?} order {order}: everything merged back");
             }
         }
     }
@@ -1749,16 +1744,19 @@ mod kernel_tests {
         let node = node();
         for zone_type in ZoneType::ALL {
             for order in 0..MAX_ORDER {
-                let before = snapshot(node);
+                let before = quiesced_snapshot(node);
                 let Some(page) = node.alloc_pages(gfp_for(zone_type), order) else { continue };
                 let pfn = node.page_to_pfn(page).unwrap();
                 assert_eq!(pfn % (1 << order), 0);
                 assert_eq!(page.page_count(), 1);
                 assert!(!page.is_buddy() && !page.is_reserved());
                 let zone = page.page_zonenum();
-                assert_eq!(snapshot(node)[zone as usize].1, before[zone as usize].1 - (1 << order));
+                // An order-0 page may come with a per-CPU refill: count those
+                // pages as free too.
+                let free_now = node.zone(zone).lock().free_pages() + node.nr_pcp_pages(zone);
+                assert_eq!(free_now, before[zone as usize].1 - (1 << order));
                 node.__free_pages(page, order);
-                assert_eq!(snapshot(node), before);
+                assert_eq!(quiesced_snapshot(node), before);
             }
         }
     }
@@ -1780,7 +1778,7 @@ mod kernel_tests {
 
         // With Normal exhausted, GFP_KERNEL is served from DMA and never
         // from HighMem.
-        let before = snapshot(node);
+        let before = quiesced_snapshot(node);
         let normal = drain_zone(node, ZoneType::Normal, 0);
         let page = node.alloc_page(GfpFlags::GFP_KERNEL).expect("DMA still has pages");
         assert_eq!(page.page_zonenum(), ZoneType::Dma);
@@ -1791,7 +1789,7 @@ mod kernel_tests {
         let dma = drain_zone(node, ZoneType::Dma, 0);
         assert!(node.alloc_page(GfpFlags::GFP_DMA).is_none());
         free_all(node, dma, 0);
-        assert_eq!(snapshot(node), before);
+        assert_eq!(quiesced_snapshot(node), before);
     }
 
     #[test_case]
@@ -1799,18 +1797,151 @@ mod kernel_tests {
         let node = node();
         let page = node.alloc_pages(GfpFlags::GFP_KERNEL, 2).unwrap();
         node.__free_pages(page, 2);
-        let before = snapshot(node);
+        let before = quiesced_snapshot(node);
         let reports = node.nr_bad_page_reports();
         node.__free_pages(page, 2);
-        assert_eq!(snapshot(node), before, "a double free changes nothing");
+        assert_eq!(quiesced_snapshot(node), before, "a double free changes nothing");
         assert_eq!(node.nr_bad_page_reports(), reports + 1);
 
         // Page 0 is reserved (BIOS data) forever.
         let page0 = node.pfn_to_page(0).unwrap();
         assert!(page0.is_reserved());
         node.__free_page(page0);
-        assert_eq!(snapshot(node), before, "a reserved page never reaches the free lists");
+        assert_eq!(quiesced_snapshot(node), before, "a reserved page never reaches the free lists");
         assert_eq!(node.nr_bad_page_reports(), reports + 2);
+        for zone_type in ZoneType::ALL {
+            node.zone(zone_type).lock().check_free_lists().unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test_case]
+    fn gfp_zero_hands_out_zeroed_frames_low_and_high() {
+        use crate::arch::x86::paging::clear_page;
+        use crate::mm::direct_map::page_address;
+        let node = node();
+        // Dirty a low page, free it (it goes to the hot end of this CPU's
+        // list), and ask for a zeroed one: the same frame comes back, zeroed.
+        let page = node.alloc_page(GfpFlags::GFP_KERNEL).unwrap();
+        let vaddr = page_address(page).unwrap();
+        let words = vaddr as *mut u32;
+        for index in 0..1024 {
+            // SAFETY: the page is ours and direct-mapped at `vaddr`.
+            unsafe { words.add(index).write_volatile(0xdead_beef) };
+        }
+        node.__free_page(page);
+        let zeroed = node.alloc_page(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_ZERO).unwrap();
+        assert!(core::ptr::eq(zeroed, page), "the hot page is reused");
+        // SAFETY: as above; the page is ours again.
+        assert!((0..1024).all(|index| unsafe { words.add(index).read_volatile() } == 0));
+        // SAFETY: leave it as clean as we found it.
+        unsafe { clear_page(vaddr) };
+        node.__free_page(zeroed);
+        // A high page has no address: it is cleared through a temporary
+        // mapping, which must be gone afterwards.
+        if let Some(high) = node.alloc_pages(GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_ZERO, 1).filter(|p| p.is_highmem()) {
+            let window = crate::mm::layout::__fix_to_virt(crate::mm::layout::fixed_addresses::FIX_KMAP_BEGIN + 3);
+            assert!(crate::arch::x86::paging::lookup_address(window).is_none());
+            node.__free_pages(high, 1);
+        }
+    }
+
+    /// A tiny xorshift PRNG: deterministic, no dependencies.
+    struct XorShift(u32);
+
+    impl XorShift {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            self.0 as usize % n
+        }
+    }
+
+    /// Marks the head of a block this test allocated, with its order in the
+    /// low bits of `private`.
+    const STRESS_MAGIC: u32 = 0x5a5a_0000;
+
+    #[test_case]
+    fn exhaustion_stress_with_mixed_orders_and_flags_restores_every_count() {
+        let node = node();
+        let start = quiesced_snapshot(node);
+        let mut rng = XorShift(0x1234_5678);
+        let mut held_blocks = 0usize;
+        let mut held_pages = 0usize;
+        let keep = |page: &'static Page, order: usize, blocks: &mut usize, pages: &mut usize| {
+            page.set_page_private(STRESS_MAGIC | order as u32);
+            *blocks += 1;
+            *pages += 1 << order;
+        };
+        // Phase 1: mixed flags and orders, watermarks in force, until every
+        // kind of request fails in a row.
+        let flags = [
+            GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY,
+            GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_NORETRY,
+            GfpFlags::GFP_HIGHUSER_MOVABLE | GfpFlags::__GFP_NORETRY | GfpFlags::__GFP_COLD,
+            GfpFlags::GFP_TEMPORARY | GfpFlags::__GFP_NORETRY,
+            GfpFlags::GFP_ATOMIC,
+            GfpFlags::GFP_DMA,
+            GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY | GfpFlags::__GFP_ZERO,
+        ];
+        let mut failures_in_a_row = 0;
+        while failures_in_a_row < 64 {
+            let gfp = flags[rng.below(flags.len())] | GfpFlags::__GFP_NOWARN;
+            let order = rng.below(MAX_ORDER).min(rng.below(MAX_ORDER));
+            let order = if gfp.contains(GfpFlags::__GFP_ZERO) { order.min(2) } else { order };
+            match node.alloc_pages(gfp, order) {
+                Some(page) => {
+                    keep(page, order, &mut held_blocks, &mut held_pages);
+                    failures_in_a_row = 0;
+                }
+                None => failures_in_a_row += 1,
+            }
+        }
+        // Phase 2: what the watermarks kept back, with PF_MEMALLOC, biggest
+        // blocks first, until not a page is left anywhere.
+        let saved = node.memalloc_noreclaim_save();
+        let everything = GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_NOWARN;
+        loop {
+            for order in (0..MAX_ORDER).rev() {
+                while let Some(page) = node.alloc_pages(everything, order) {
+                    keep(page, order, &mut held_blocks, &mut held_pages);
+                }
+            }
+            if node.drain_all_pages() == 0 {
+                break;
+            }
+        }
+        node.memalloc_noreclaim_restore(saved);
+        for zone_type in ZoneType::ALL {
+            assert_eq!(node.zone(zone_type).lock().free_pages(), 0, "{zone_type:?} is empty");
+        }
+        let total: usize = start.iter().map(|(_, free)| free).sum();
+        assert_eq!(held_pages, total, "every free page was handed out exactly once");
+        // Phase 3: free in a scrambled order: walk the PFNs by a stride
+        // coprime to their number (a prime larger than any PFN).
+        let nr_pfns = node.node_mem_map().pages().len();
+        let mut freed_blocks = 0;
+        for i in 0..nr_pfns {
+            let pfn = ((i as u64 * 1_000_003 + 12_345) % nr_pfns as u64) as usize;
+            let page = node.pfn_to_page(pfn).unwrap();
+            let private = page.page_private();
+            if private & !0xf != STRESS_MAGIC || page.page_count() != 1 || page.is_reserved() {
+                continue;
+            }
+            let order = (private & 0xf) as usize;
+            page.set_page_private(0);
+            if order == 0 && i % 3 == 0 {
+                node.free_cold_page(page);
+            } else {
+                node.__free_pages(page, order);
+            }
+            freed_blocks += 1;
+        }
+        assert_eq!(freed_blocks, held_blocks);
+        for zone_type in ZoneType::ALL {
+            node.check_pcp_lists(zone_type).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(quiesced_snapshot(node), start, "exactly the starting free counts and blocks");
         for zone_type in ZoneType::ALL {
             node.zone(zone_type).lock().check_free_lists().unwrap_or_else(|e| panic!("{e}"));
         }

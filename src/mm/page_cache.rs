@@ -161,3 +161,41 @@ impl Shrinker for PageCache {
         self.shrink(pgdat, nr_to_scan)
     }
 }
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::super::bootmem::free_all_bootmem;
+    use super::super::mmzone::ZoneType;
+    use super::super::mmzone::test_support::node;
+    use super::super::pfn_phys;
+    use super::*;
+
+    #[test]
+    fn lookups_refresh_pages_and_shrinking_drops_the_least_recently_used() {
+        let pgdat = node(256, [256, 256, 256], &[(0, 256)]);
+        free_all_bootmem(&pgdat, [(0, pfn_phys(256))].into_iter());
+        let cache = PageCache::new();
+        for index in 0..4 {
+            cache.page_cache_alloc(&pgdat, GfpFlags::GFP_KERNEL, index).unwrap();
+        }
+        assert_eq!(cache.nr_pages(), 4);
+        assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 252);
+        // Looking up index 0 makes it the most recently used.
+        let page = cache.find_get_page(&pgdat, 0).unwrap();
+        assert_eq!(page.page_count(), 2);
+        pgdat.__free_page(page);
+        assert!(cache.find_get_page(&pgdat, 9).is_none());
+        // The two least recently used are 1 and 2.
+        assert_eq!(cache.scan_objects(&pgdat, 2, GfpFlags::GFP_NOFS), 2);
+        assert!(cache.find_get_page(&pgdat, 1).is_none() && cache.find_get_page(&pgdat, 2).is_none());
+        let (three, zero) = (cache.find_get_page(&pgdat, 3).unwrap(), cache.find_get_page(&pgdat, 0).unwrap());
+        // A page someone holds leaves the cache but is not freed by it.
+        assert_eq!(cache.shrink(&pgdat, 10), 0);
+        assert_eq!(cache.count_objects(), 0);
+        pgdat.__free_page(three);
+        pgdat.__free_page(zero);
+        pgdat.drain_all_pages();
+        assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 256);
+        assert_eq!(pgdat.zone_vm_events(ZoneType::Dma).get(VmEventItem::PgSteal), 2);
+    }
+}

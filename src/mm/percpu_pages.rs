@@ -420,3 +420,161 @@ impl PgData {
 // descriptor holding them is built on the boot stack.
 #[cfg(target_pointer_width = "32")]
 const _: () = assert!(super::mmzone::MAX_NR_ZONES * NR_CPUS * core::mem::size_of::<PerCpuPageset>() <= 1536);
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_batchsize_follows_linux() {
+        // (managed pages, batch): 16 MiB, 112 MiB, 128 MiB, 512 MiB, 1 GiB.
+        let cases = [(4096, 0), (28_672, 7), (32_768, 7), (131_072, 31), (262_144, 31)];
+        for (pages, batch) in cases {
+            assert_eq!(zone_batchsize(pages), batch, "{pages} pages");
+        }
+        let mut pageset = PerCpuPageset::boot_pageset();
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (0, 1));
+        pageset.setup_pageset(31);
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (186, 31));
+        pageset.setup_pageset(0);
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (0, 1));
+        pageset.setup_pagelist_highmark(64);
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (64, 16));
+        pageset.setup_pagelist_highmark(4096);
+        assert_eq!(pageset.pcp.batch, PAGE_SHIFT as usize * 8);
+    }
+}
+
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use super::*;
+    use crate::mm::gfp::GfpFlags;
+    use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{Held, only, quiesced_snapshot};
+
+    fn this_cpu_count(zone_type: ZoneType) -> usize {
+        node().zone_pcp(zone_type, smp_processor_id()).lock().pcp().count()
+    }
+
+    #[test_case]
+    fn pageset_sizes_follow_zone_batchsize() {
+        let node = node();
+        for zone_type in ZoneType::ALL {
+            let batch = zone_batchsize(node.zone(zone_type).lock().managed_pages());
+            for cpu in 0..NR_CPUS {
+                let pageset = node.zone_pcp(zone_type, cpu).lock();
+                assert_eq!((pageset.pcp().batch(), pageset.pcp().high()), (batch.max(1), 6 * batch), "{zone_type:?}");
+            }
+        }
+    }
+
+    #[test_case]
+    fn refill_and_spill_move_exactly_one_batch() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        node.setup_pagelist_highmark(ZoneType::Normal, 64);
+        let zonelist = only(ZoneType::Normal);
+        let free = || node.zone(ZoneType::Normal).lock().free_pages();
+        let event = |item| node.zone_vm_events(ZoneType::Normal).get(item);
+        let state = || (free(), this_cpu_count(ZoneType::Normal));
+        let (f0, refills, spills) = (free(), event(VmEventItem::PcpRefill), event(VmEventItem::PcpSpill));
+        let mut held = Held::new();
+        // The first page brings a batch of 16 from the buddy.
+        held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        assert_eq!(state(), (f0 - 16, 15));
+        for _ in 0..15 {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        assert_eq!(state(), (f0 - 16, 0));
+        held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        assert_eq!(state(), (f0 - 32, 15));
+        while held.pages() < 80 {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        assert_eq!(state(), (f0 - 80, 0));
+        assert_eq!(event(VmEventItem::PcpRefill) - refills, 5);
+        // Frees stay on the list until it reaches high (64); then a batch of
+        // 16 goes back.
+        for kept in 1..64 {
+            held.free_one();
+            assert_eq!(state(), (f0 - 80, kept));
+        }
+        held.free_one();
+        assert_eq!(state(), (f0 - 80 + 16, 48));
+        assert_eq!(event(VmEventItem::PcpSpill) - spills, 1);
+        held.free_all();
+        assert_eq!(state(), (f0 - 80 + 32, 48));
+        assert_eq!(event(VmEventItem::PcpSpill) - spills, 2);
+        assert_eq!(node.drain_local_pages(), 48);
+        assert_eq!(state(), (f0, 0));
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    /// A request whose pages go on per-CPU list `index`.
+    fn gfp_of_list(index: usize) -> GfpFlags {
+        match index {
+            0 => GfpFlags::GFP_KERNEL,
+            1 => GfpFlags::GFP_TEMPORARY,
+            _ => GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE,
+        }
+    }
+
+    #[test_case]
+    fn hot_pages_are_reused_first_and_cold_pages_last() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        node.setup_pagelist_highmark(ZoneType::Normal, 64);
+        let zonelist = only(ZoneType::Normal);
+        let map = node.node_mem_map();
+        let list_of = |page: &Page| {
+            pcp_list_index(super::super::migratetype::get_pageblock_migratetype(&map, node.page_to_pfn(page).unwrap()))
+        };
+        let a = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        // A second page that will go on the same list when freed; pages of
+        // other pageblock types are kept aside meanwhile.
+        let mut others = PageList::new();
+        let b = loop {
+            let page = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+            if list_of(page) == list_of(a) {
+                break page;
+            }
+            others.add(node.page_to_pfn(page).unwrap(), &map);
+        };
+        node.__free_page(a);
+        node.free_cold_page(b);
+        let gfp = gfp_of_list(list_of(a));
+        let hot = node.__alloc_pages(gfp, 0, &zonelist).unwrap();
+        let cold = node.__alloc_pages(gfp | GfpFlags::__GFP_COLD, 0, &zonelist).unwrap();
+        assert!(core::ptr::eq(hot, a), "the page freed hot is the next one handed out");
+        assert!(core::ptr::eq(cold, b), "the page freed cold is the one __GFP_COLD gets");
+        node.__free_page(hot);
+        node.__free_page(cold);
+        while let Some(pfn) = others.pop_front(&map) {
+            node.__free_page(node.pfn_to_page(pfn).unwrap());
+        }
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    #[test_case]
+    fn drain_returns_every_page_on_every_list() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        node.setup_pagelist_highmark(ZoneType::Normal, 64);
+        let zonelist = only(ZoneType::Normal);
+        let mut held = Held::new();
+        // 40 pages come in three batches of 16: 8 stay on the list; freeing
+        // the 40 (below high) leaves 48 there.
+        for _ in 0..40 {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        held.free_all();
+        assert_eq!(node.nr_pcp_pages(ZoneType::Normal), 48);
+        node.check_pcp_lists(ZoneType::Normal).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(node.drain_all_pages(), 48);
+        assert_eq!(ZoneType::ALL.map(|zone| node.nr_pcp_pages(zone)), [0; 3]);
+        assert_eq!(quiesced_snapshot(node), before);
+        node.setup_per_cpu_pageset();
+    }
+}

@@ -253,3 +253,138 @@ impl PgData {
         }
     }
 }
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::super::bootmem::free_all_bootmem;
+    use super::super::mmzone::test_support::node;
+    use super::super::page_alloc::should_alloc_retry;
+    use super::super::page_cache::PageCache;
+    use super::super::pfn_phys;
+    use super::*;
+
+    #[test]
+    fn retry_rules_follow_linux() {
+        let kernel = GfpFlags::GFP_KERNEL;
+        assert!(should_alloc_retry(kernel, 3, 1, 1));
+        assert!(!should_alloc_retry(kernel, 4, 1, 1), "costly orders are not retried");
+        assert!(!should_alloc_retry(kernel, 0, 0, 0), "no progress, no retry");
+        assert!(!should_alloc_retry(kernel | GfpFlags::__GFP_NORETRY, 0, 5, 5));
+        assert!(should_alloc_retry(kernel | GfpFlags::__GFP_NOFAIL, 9, 0, 0));
+        assert!(should_alloc_retry(kernel | GfpFlags::__GFP_REPEAT, 5, 1, 31));
+        assert!(!should_alloc_retry(kernel | GfpFlags::__GFP_REPEAT, 5, 1, 32));
+    }
+
+    #[test]
+    fn reclaim_asks_the_shrinkers_for_one_cluster_at_rising_priority() {
+        let pgdat = node(256, [256, 256, 256], &[(0, 256)]);
+        free_all_bootmem(&pgdat, [(0, pfn_phys(256))].into_iter());
+        let cache: &'static PageCache = Box::leak(Box::new(PageCache::new()));
+        pgdat.register_shrinker(cache).unwrap();
+        assert_eq!(pgdat.register_shrinker(cache), Err(RegisterError::AlreadyRegistered));
+        for index in 0..100 {
+            cache.page_cache_alloc(&pgdat, GfpFlags::GFP_KERNEL, index).unwrap();
+        }
+        let zonelist = *pgdat.zonelist(GfpFlags::GFP_KERNEL);
+        assert_eq!(pgdat.try_to_free_pages(&zonelist, 0, GfpFlags::GFP_KERNEL), SWAP_CLUSTER_MAX);
+        assert_eq!(cache.nr_pages(), 100 - SWAP_CLUSTER_MAX);
+        assert!(pgdat.unregister_shrinker(cache));
+        assert_eq!(pgdat.try_to_free_pages(&zonelist, 0, GfpFlags::GFP_KERNEL), 0);
+        assert_eq!(pgdat.zone_vm_events(ZoneType::Dma).get(VmEventItem::AllocStall), 2);
+        cache.shrink(&pgdat, 100);
+    }
+
+    #[test]
+    fn memalloc_flag_nests() {
+        let pgdat = node(64, [64, 64, 64], &[(0, 64)]);
+        assert!(!pgdat.current_flags().contains(TaskFlags::PF_MEMALLOC));
+        let outer = pgdat.memalloc_noreclaim_save();
+        let inner = pgdat.memalloc_noreclaim_save();
+        pgdat.memalloc_noreclaim_restore(inner);
+        assert!(pgdat.current_flags().contains(TaskFlags::PF_MEMALLOC));
+        pgdat.memalloc_noreclaim_restore(outer);
+        assert!(!pgdat.current_flags().contains(TaskFlags::PF_MEMALLOC));
+    }
+}
+
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use super::*;
+    use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{Held, only, quiesced_snapshot};
+    use crate::mm::page_cache::PAGE_CACHE;
+
+    /// Fill the kernel's page cache with `nr` pages of Normal, exhaust
+    /// Normal, and return what holds it. The per-CPU lists of Normal are
+    /// off, so every freed page is at once in the buddy.
+    fn cache_then_exhaust(nr: usize) -> Held {
+        let node = node();
+        node.setup_pagelist_highmark(ZoneType::Normal, 0);
+        for index in 0..nr {
+            let page = PAGE_CACHE.page_cache_alloc(node, GfpFlags::GFP_KERNEL, index as u32).unwrap();
+            assert_eq!(page.page_zonenum(), ZoneType::Normal);
+        }
+        let mut held = Held::new();
+        held.exhaust(ZoneType::Normal);
+        held
+    }
+
+    fn cleanup(mut held: Held, before: crate::mm::kernel_test_support::Snapshot) {
+        let node = node();
+        held.free_all();
+        PAGE_CACHE.shrink(node, usize::MAX);
+        assert_eq!(PAGE_CACHE.nr_pages(), 0);
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    fn events(item: VmEventItem) -> usize {
+        node().zone_vm_events(ZoneType::Normal).get(item)
+    }
+
+    #[test_case]
+    fn reclaim_frees_cache_pages_that_satisfy_the_retry() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        let min = node.zone(ZoneType::Normal).lock().pages_min();
+        let nr = min + 1024;
+        let held = cache_then_exhaust(nr);
+        let (stalls, steals) = (events(VmEventItem::AllocStall), events(VmEventItem::PgSteal));
+        // Each round of reclaim frees 32 cache pages; the request (order 0,
+        // so retried) succeeds once more than pages_min are free.
+        let page = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &only(ZoneType::Normal)).expect("reclaim made room");
+        let rounds = min / SWAP_CLUSTER_MAX + 1;
+        assert_eq!(events(VmEventItem::AllocStall) - stalls, rounds);
+        assert_eq!(events(VmEventItem::PgSteal) - steals, rounds * SWAP_CLUSTER_MAX);
+        assert_eq!(PAGE_CACHE.nr_pages(), nr - rounds * SWAP_CLUSTER_MAX);
+        assert_eq!(node.zone(ZoneType::Normal).lock().free_pages(), rounds * SWAP_CLUSTER_MAX - 1);
+        node.__free_page(page);
+        cleanup(held, before);
+    }
+
+    #[test_case]
+    fn noretry_gives_up_after_one_round_and_nofail_keeps_reclaiming() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        let min = node.zone(ZoneType::Normal).lock().pages_min();
+        let nr = min + 1024;
+        let held = cache_then_exhaust(nr);
+        let zonelist = only(ZoneType::Normal);
+        let stalls = events(VmEventItem::AllocStall);
+        let quiet = GfpFlags::__GFP_NOWARN;
+        assert!(node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY | quiet, 0, &zonelist).is_none());
+        assert_eq!(events(VmEventItem::AllocStall) - stalls, 1, "NORETRY reclaims once");
+        assert_eq!(PAGE_CACHE.nr_pages(), nr - SWAP_CLUSTER_MAX);
+        // An order-4 request is above PAGE_ALLOC_COSTLY_ORDER: not retried.
+        assert!(node.__alloc_pages(GfpFlags::GFP_KERNEL | quiet, 4, &zonelist).is_none());
+        assert_eq!(events(VmEventItem::AllocStall) - stalls, 2);
+        // __GFP_NOFAIL reclaims as long as it takes.
+        let page = node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOFAIL, 4, &zonelist).unwrap();
+        assert_eq!(node.page_to_pfn(page).unwrap() % 16, 0);
+        let rounds = events(VmEventItem::AllocStall) - stalls - 2;
+        assert!(rounds >= 1);
+        assert_eq!(PAGE_CACHE.nr_pages(), nr - (rounds + 2) * SWAP_CLUSTER_MAX);
+        node.__free_pages(page, 4);
+        cleanup(held, before);
+    }
+}

@@ -255,3 +255,197 @@ impl PgData {
         }
     }
 }
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_sqrt_rounds_down() {
+        let cases = [(0, 0), (1, 1), (3, 1), (4, 2), (15, 3), (16, 4), (1_000_000, 1000), (999_999, 999)];
+        for (x, root) in cases {
+            assert_eq!(int_sqrt(x), root, "sqrt({x})");
+        }
+    }
+
+    #[test]
+    fn min_free_kbytes_follows_the_square_root_rule() {
+        // 896 MiB of low memory: sqrt(917504 * 16) = 3831 KiB.
+        assert_eq!(int_sqrt(917_504 * 16), 3831);
+        // 16 MiB gives 512 KiB; tiny and huge machines hit the clamp.
+        assert_eq!(int_sqrt(16_384 * 16), 512);
+        assert_eq!(int_sqrt(256 * 16).clamp(MIN_FREE_KBYTES_RANGE.0, MIN_FREE_KBYTES_RANGE.1), 128);
+    }
+}
+
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::mm::gfp::GfpFlags;
+    use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{Held, only, populated, quiesced_snapshot};
+    use crate::mm::vmstat::VmEventItem;
+
+    #[test_case]
+    fn watermarks_and_reserves_follow_the_linux_formulas() {
+        let node = node();
+        let managed = ZoneType::ALL.map(|zone| node.zone(zone).lock().managed_pages);
+        let lowmem = managed[0] + managed[1];
+        let min_free_kbytes = int_sqrt(lowmem * 4 * 16).clamp(128, 65536);
+        assert_eq!(node.min_free_kbytes(), min_free_kbytes);
+        let pages_min = (min_free_kbytes / 4) as u64;
+        for zone_type in ZoneType::ALL {
+            let zone = node.zone(zone_type).lock();
+            let share = (pages_min * managed[zone_type as usize] as u64 / lowmem as u64) as usize;
+            let min = if zone_type.is_highmem() { (managed[2] / 1024).clamp(32, 128) } else { share };
+            assert_eq!(
+                (zone.pages_min(), zone.pages_low(), zone.pages_high()),
+                (min, min + share / 4, min + share / 2),
+                "{zone_type:?} watermarks"
+            );
+        }
+        let reserve = |zone: ZoneType, class: ZoneType| node.zone(zone).lock().lowmem_reserve(class);
+        assert_eq!(reserve(ZoneType::Dma, ZoneType::Dma), 0);
+        assert_eq!(reserve(ZoneType::Dma, ZoneType::Normal), managed[1] / 256);
+        assert_eq!(reserve(ZoneType::Dma, ZoneType::HighMem), (managed[1] + managed[2]) / 256);
+        assert_eq!(reserve(ZoneType::Normal, ZoneType::Dma), 0);
+        assert_eq!(reserve(ZoneType::Normal, ZoneType::Normal), 0);
+        assert_eq!(reserve(ZoneType::Normal, ZoneType::HighMem), managed[2] / 32);
+        assert!(ZoneType::ALL.iter().all(|&class| reserve(ZoneType::HighMem, class) == 0));
+    }
+
+    static KSWAPD_WAKEUPS: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_wakeup(_: &PgData, zone: ZoneType, order: usize) {
+        assert_eq!((zone, order), (ZoneType::Normal, 0));
+        KSWAPD_WAKEUPS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take order-9 blocks from `zone` while that keeps its free count
+    /// above `target + 1024`, so that the order-0 steps that follow are few.
+    fn bulk_down_to(held: &mut Held, zone_type: ZoneType, target: usize, gfp: GfpFlags) {
+        let zonelist = only(zone_type);
+        while node().zone(zone_type).lock().free_pages() > target + 1024 {
+            held.alloc(gfp | GfpFlags::__GFP_NORETRY, 9, &zonelist).expect("far above the watermark");
+        }
+    }
+
+    #[test_case]
+    fn allocations_stop_at_the_watermark_of_their_class() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        // No per-CPU stock: every order-0 allocation takes exactly one page
+        // from the buddy, so the free count moves in steps of one.
+        node.setup_pagelist_highmark(ZoneType::Normal, 0);
+        node.set_kswapd_hook(Some(count_wakeup));
+        KSWAPD_WAKEUPS.store(0, Ordering::Relaxed);
+        let zonelist = only(ZoneType::Normal);
+        let (min, low) = {
+            let zone = node.zone(ZoneType::Normal).lock();
+            (zone.pages_min(), zone.pages_low())
+        };
+        let free = || node.zone(ZoneType::Normal).lock().free_pages();
+        let events = || node.zone_vm_events(ZoneType::Normal);
+        let (wakeups_before, ooms_before) = (events().get(VmEventItem::KswapdWakeup), events().get(VmEventItem::OomInvoked));
+        let mut held = Held::new();
+        bulk_down_to(&mut held, ZoneType::Normal, low, GfpFlags::GFP_KERNEL);
+        // Down to pages_low nobody is woken.
+        while free() > low {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).expect("above pages_low");
+        }
+        assert_eq!(KSWAPD_WAKEUPS.load(Ordering::Relaxed), 0);
+        // GFP_KERNEL goes on down to pages_min exactly, waking kswapd each
+        // time; the failing request wakes it once more, finds nothing to
+        // reclaim and reports OOM.
+        held.alloc_until_fail(GfpFlags::GFP_KERNEL, 0, &zonelist);
+        assert_eq!(free(), min, "GFP_KERNEL stops at pages_min");
+        assert_eq!(KSWAPD_WAKEUPS.load(Ordering::Relaxed), low - min + 1);
+        assert_eq!(events().get(VmEventItem::KswapdWakeup) - wakeups_before, low - min + 1);
+        assert_eq!(events().get(VmEventItem::OomInvoked) - ooms_before, 1);
+        // __GFP_HIGH (that may sleep) digs half of pages_min deeper.
+        held.alloc_until_fail(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_HIGH | GfpFlags::__GFP_NORETRY, 0, &zonelist);
+        let high_min = min - min / 2;
+        assert_eq!(free(), high_min, "__GFP_HIGH stops at pages_min / 2");
+        // GFP_ATOMIC cannot sleep either: a quarter deeper still.
+        held.alloc_until_fail(GfpFlags::GFP_ATOMIC, 0, &zonelist);
+        assert_eq!(free(), high_min - high_min / 4, "GFP_ATOMIC stops at 3/8 of pages_min");
+        // Memory-releasing code takes the rest.
+        let saved = node.memalloc_noreclaim_save();
+        held.alloc_until_fail(GfpFlags::GFP_ATOMIC, 0, &zonelist);
+        node.memalloc_noreclaim_restore(saved);
+        assert_eq!(free(), 0, "PF_MEMALLOC ignores the watermarks");
+        held.free_all();
+        node.set_kswapd_hook(None);
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    #[test_case]
+    fn lowmem_reserve_keeps_dma_for_dma_requests() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        let mut held = Held::new();
+        held.exhaust(ZoneType::Normal);
+        let (min, reserve_normal, reserve_high) = {
+            let dma = node.zone(ZoneType::Dma).lock();
+            (dma.pages_min(), dma.lowmem_reserve(ZoneType::Normal), dma.lowmem_reserve(ZoneType::HighMem))
+        };
+        let dma_free = || node.zone(ZoneType::Dma).lock().free_pages();
+        // GFP_KERNEL falls back to DMA (DMA keeps no per-CPU stock: its
+        // batch is 1, high 0) but must leave pages_min + lowmem_reserve.
+        let kernel = node.zonelist(GfpFlags::GFP_KERNEL);
+        assert_eq!(kernel.zones(), [ZoneType::Normal, ZoneType::Dma]);
+        let taken = held.alloc_until_fail(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY, 0, kernel);
+        assert!(taken > 0);
+        assert_eq!(dma_free(), min + reserve_normal, "DMA keeps lowmem_reserve[Normal] from GFP_KERNEL");
+        // Requests that could have used HighMem are kept out even more.
+        assert_eq!(reserve_high > reserve_normal, populated(ZoneType::HighMem));
+        {
+            let dma = node.zone(ZoneType::Dma).lock();
+            let ok = |class| dma.zone_watermark_ok(0, min, class, AllocFlags::ALLOC_WMARK_MIN);
+            assert!(!ok(ZoneType::HighMem) && !ok(ZoneType::Normal) && ok(ZoneType::Dma));
+        }
+        // A DMA request has no reserve to respect (and, being atomic, goes a
+        // quarter below pages_min).
+        held.alloc_until_fail(GfpFlags::GFP_DMA, 0, node.zonelist(GfpFlags::GFP_DMA));
+        assert_eq!(dma_free(), min - min / 4, "GFP_DMA takes the reserve");
+        held.free_all();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    #[test_case]
+    fn highuser_requests_take_highmem_first_then_fall_back() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        let gfp = GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_NORETRY;
+        let zonelist = node.zonelist(gfp);
+        let mut held = Held::new();
+        if !populated(ZoneType::HighMem) {
+            assert_eq!(zonelist.zones().first(), Some(&ZoneType::Normal));
+            assert_eq!(held.alloc(gfp, 0, zonelist), Some(ZoneType::Normal));
+            held.free_all();
+            return;
+        }
+        node.setup_pagelist_highmark(ZoneType::HighMem, 0);
+        let low = node.zone(ZoneType::HighMem).lock().pages_low();
+        bulk_down_to(&mut held, ZoneType::HighMem, low, gfp);
+        let mut from_highmem = 0;
+        let fallback = loop {
+            match held.alloc(gfp, 0, zonelist).expect("Normal has room") {
+                ZoneType::HighMem => from_highmem += 1,
+                other => break other,
+            }
+        };
+        assert_eq!(fallback, ZoneType::Normal);
+        assert!(from_highmem > 0);
+        assert_eq!(node.zone(ZoneType::HighMem).lock().free_pages(), low, "HighMem is left at pages_low");
+        // With HighMem completely exhausted, Normal keeps serving.
+        held.exhaust(ZoneType::HighMem);
+        assert_eq!(held.alloc(gfp, 0, zonelist), Some(ZoneType::Normal));
+        held.free_all();
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+}
