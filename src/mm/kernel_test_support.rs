@@ -7,11 +7,11 @@
 //! kept in the head's `private` word, as a slab would keep its own data
 //! there.
 
+use super::MAX_ORDER;
 use super::gfp::{GfpFlags, Zonelist, build_zonelists};
 use super::init::node;
 use super::list::PageList;
 use super::mmzone::{MAX_NR_ZONES, PgData, ZoneType};
-use super::MAX_ORDER;
 
 /// The buddy state of every zone (buddyinfo, free pages), taken after the
 /// per-CPU lists have been drained so that it is comparable.
@@ -44,7 +44,10 @@ pub struct Held {
 
 impl Held {
     pub const fn new() -> Held {
-        Held { blocks: PageList::new(), pages: 0 }
+        Held {
+            blocks: PageList::new(),
+            pages: 0,
+        }
     }
 
     /// Pages held, all blocks together.
@@ -57,7 +60,8 @@ impl Held {
         let pgdat = node();
         let page = pgdat.__alloc_pages(gfp | GfpFlags::__GFP_NOWARN, order, zonelist)?;
         page.set_page_private(order as u32);
-        self.blocks.add(pgdat.page_to_pfn(page).unwrap(), &pgdat.node_mem_map());
+        self.blocks
+            .add(pgdat.page_to_pfn(page).unwrap(), &pgdat.node_mem_map());
         self.pages += 1 << order;
         Some(page.page_zonenum())
     }
@@ -87,7 +91,11 @@ impl Held {
             self.alloc_until_fail(GfpFlags::GFP_HIGHUSER, 0, &zonelist);
         }
         pgdat.memalloc_noreclaim_restore(saved);
-        assert_eq!(pgdat.zone(zone_type).lock().free_pages(), 0, "{zone_type:?} exhausted");
+        assert_eq!(
+            pgdat.zone(zone_type).lock().free_pages(),
+            0,
+            "{zone_type:?} exhausted"
+        );
     }
 
     /// Free the most recently taken block; `false` if none is held.

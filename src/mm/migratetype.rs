@@ -240,7 +240,12 @@ impl Zone {
     /// free block is stepped over one by one, a free block in one step.
     /// A block cannot run past `end_pfn` when the range is a pageblock,
     /// because no block is bigger than a pageblock and all are aligned.
-    pub(super) fn move_freepages(&mut self, start_pfn: usize, end_pfn: usize, migratetype: MigrateType) -> usize {
+    pub(super) fn move_freepages(
+        &mut self,
+        start_pfn: usize,
+        end_pfn: usize,
+        migratetype: MigrateType,
+    ) -> usize {
         let map = self.mem_map();
         let mut pfn = start_pfn;
         let mut pages_moved = 0;
@@ -275,7 +280,11 @@ impl Zone {
     /// the smallest sufficient block (Linux `__rmqueue_smallest`: the plain
     /// buddy algorithm of `__rmqueue`, one type at a time). The halves split
     /// off go back on the same type's lists.
-    pub(super) fn __rmqueue_smallest(&mut self, order: usize, migratetype: MigrateType) -> Option<usize> {
+    pub(super) fn __rmqueue_smallest(
+        &mut self,
+        order: usize,
+        migratetype: MigrateType,
+    ) -> Option<usize> {
         let map = self.mem_map();
         for current_order in order..MAX_ORDER {
             let area = &mut self.free_area[current_order];
@@ -310,11 +319,19 @@ impl Zone {
     ///
     /// Counted: `extfrag_fallback` for every fallback, `pageblock_steal` for
     /// every pageblock that changed type.
-    pub(super) fn __rmqueue_fallback(&mut self, order: usize, start_type: MigrateType) -> Option<usize> {
+    pub(super) fn __rmqueue_fallback(
+        &mut self,
+        order: usize,
+        start_type: MigrateType,
+    ) -> Option<usize> {
         let map = self.mem_map();
         for current_order in (order..MAX_ORDER).rev() {
-            for &donor in FALLBACKS[start_type as usize].iter().filter(|&&t| t != MIGRATE_RESERVE) {
-                let Some(pfn) = self.free_area[current_order].free_list[donor as usize].front() else {
+            for &donor in FALLBACKS[start_type as usize]
+                .iter()
+                .filter(|&&t| t != MIGRATE_RESERVE)
+            {
+                let Some(pfn) = self.free_area[current_order].free_list[donor as usize].front()
+                else {
                     continue;
                 };
                 let mut list_type = donor;
@@ -331,7 +348,9 @@ impl Zone {
                 area.nr_free -= 1;
                 rmv_page_order(self.zone_page(pfn));
                 self.free_pages -= 1 << order;
-                if current_order == PAGEBLOCK_ORDER && self.get_pageblock_migratetype(pfn) != start_type {
+                if current_order == PAGEBLOCK_ORDER
+                    && self.get_pageblock_migratetype(pfn) != start_type
+                {
                     self.set_pageblock_migratetype(pfn, start_type);
                     self.vm_events.add(VmEventItem::PageblockSteal, 1);
                 }
@@ -392,7 +411,9 @@ mod tests {
 
     fn free_of_type(pgdat: &PgData, migratetype: MigrateType) -> usize {
         let zone = pgdat.zone(ZoneType::Normal).lock();
-        (0..MAX_ORDER).map(|order| zone.free_area(order).nr_free_of_type(migratetype) << order).sum()
+        (0..MAX_ORDER)
+            .map(|order| zone.free_area(order).nr_free_of_type(migratetype) << order)
+            .sum()
     }
 
     fn blocks(pgdat: &PgData) -> [usize; MIGRATE_TYPES] {
@@ -401,10 +422,22 @@ mod tests {
 
     #[test]
     fn allocflags_pick_the_migratetype() {
-        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_KERNEL, false), MIGRATE_UNMOVABLE);
-        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_TEMPORARY, false), MIGRATE_RECLAIMABLE);
-        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_HIGHUSER_MOVABLE, false), MIGRATE_MOVABLE);
-        assert_eq!(allocflags_to_migratetype(GfpFlags::GFP_HIGHUSER_MOVABLE, true), MIGRATE_UNMOVABLE);
+        assert_eq!(
+            allocflags_to_migratetype(GfpFlags::GFP_KERNEL, false),
+            MIGRATE_UNMOVABLE
+        );
+        assert_eq!(
+            allocflags_to_migratetype(GfpFlags::GFP_TEMPORARY, false),
+            MIGRATE_RECLAIMABLE
+        );
+        assert_eq!(
+            allocflags_to_migratetype(GfpFlags::GFP_HIGHUSER_MOVABLE, false),
+            MIGRATE_MOVABLE
+        );
+        assert_eq!(
+            allocflags_to_migratetype(GfpFlags::GFP_HIGHUSER_MOVABLE, true),
+            MIGRATE_UNMOVABLE
+        );
         let both = GfpFlags::__GFP_MOVABLE | GfpFlags::__GFP_RECLAIMABLE;
         assert_eq!(allocflags_to_migratetype(both, false), MIGRATE_MOVABLE);
     }
@@ -420,24 +453,59 @@ mod tests {
         let page = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 0).unwrap();
         let pfn = pgdat.page_to_pfn(page).unwrap();
         assert_eq!(blocks(&pgdat), [1, 0, 7, 0]);
-        assert_eq!(pgdat.zone(ZoneType::Normal).lock().get_pageblock_migratetype(pfn), MIGRATE_UNMOVABLE);
-        assert_eq!(free_of_type(&pgdat, MIGRATE_UNMOVABLE), PAGEBLOCK_NR_PAGES - 1);
+        assert_eq!(
+            pgdat
+                .zone(ZoneType::Normal)
+                .lock()
+                .get_pageblock_migratetype(pfn),
+            MIGRATE_UNMOVABLE
+        );
+        assert_eq!(
+            free_of_type(&pgdat, MIGRATE_UNMOVABLE),
+            PAGEBLOCK_NR_PAGES - 1
+        );
         let events = pgdat.zone_vm_events(ZoneType::Normal);
-        assert_eq!((events.get(VmEventItem::ExtfragFallback), events.get(VmEventItem::PageblockSteal)), (1, 1));
+        assert_eq!(
+            (
+                events.get(VmEventItem::ExtfragFallback),
+                events.get(VmEventItem::PageblockSteal)
+            ),
+            (1, 1)
+        );
         // The next unmovable pages come from that pageblock: no new fallback.
         let second = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 3).unwrap();
-        assert_eq!(pageblock_start_pfn(pgdat.page_to_pfn(second).unwrap()), pageblock_start_pfn(pfn));
-        assert_eq!(pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::ExtfragFallback), 1);
+        assert_eq!(
+            pageblock_start_pfn(pgdat.page_to_pfn(second).unwrap()),
+            pageblock_start_pfn(pfn)
+        );
+        assert_eq!(
+            pgdat
+                .zone_vm_events(ZoneType::Normal)
+                .get(VmEventItem::ExtfragFallback),
+            1
+        );
         // A movable request never touches the unmovable pageblock.
-        let movable = pgdat.alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE, 0).unwrap();
-        assert_ne!(pageblock_start_pfn(pgdat.page_to_pfn(movable).unwrap()), pageblock_start_pfn(pfn));
+        let movable = pgdat
+            .alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE, 0)
+            .unwrap();
+        assert_ne!(
+            pageblock_start_pfn(pgdat.page_to_pfn(movable).unwrap()),
+            pageblock_start_pfn(pfn)
+        );
         for (page, order) in [(page, 0), (second, 3), (movable, 0)] {
             pgdat.__free_pages(page, order);
         }
         // Everything merges back; the stolen pageblock keeps its new type.
-        assert_eq!(pgdat.zone(ZoneType::Normal).lock().buddyinfo()[MAX_ORDER - 1], 8);
+        assert_eq!(
+            pgdat.zone(ZoneType::Normal).lock().buddyinfo()[MAX_ORDER - 1],
+            8
+        );
         assert_eq!(blocks(&pgdat), [1, 0, 7, 0]);
-        pgdat.zone(ZoneType::Normal).lock().check_free_lists().unwrap();
+        pgdat
+            .zone(ZoneType::Normal)
+            .lock()
+            .check_free_lists()
+            .unwrap();
     }
 
     #[test]
@@ -462,12 +530,21 @@ mod tests {
         assert_eq!(blocks(&pgdat), before);
         assert_eq!(free_of_type(&pgdat, MIGRATE_MOVABLE), 3);
         let events = pgdat.zone_vm_events(ZoneType::Normal);
-        assert_eq!((events.get(VmEventItem::ExtfragFallback), events.get(VmEventItem::PageblockSteal)), (1, 0));
+        assert_eq!(
+            (
+                events.get(VmEventItem::ExtfragFallback),
+                events.get(VmEventItem::PageblockSteal)
+            ),
+            (1, 0)
+        );
         pgdat.__free_page(page);
         for page in blocks_held {
             pgdat.__free_pages(page, 2);
         }
-        assert_eq!(pgdat.zone(ZoneType::Normal).lock().buddyinfo()[MAX_ORDER - 1], 8);
+        assert_eq!(
+            pgdat.zone(ZoneType::Normal).lock().buddyinfo()[MAX_ORDER - 1],
+            8
+        );
     }
 
     #[test]
@@ -476,15 +553,31 @@ mod tests {
         pgdat.set_min_free_kbytes(4096);
         // pages_min = 1024 pages: one reserve pageblock, the first one.
         assert_eq!(blocks(&pgdat), [0, 0, 7, 1]);
-        assert_eq!(pgdat.zone(ZoneType::Normal).lock().get_pageblock_migratetype(0), MIGRATE_RESERVE);
+        assert_eq!(
+            pgdat
+                .zone(ZoneType::Normal)
+                .lock()
+                .get_pageblock_migratetype(0),
+            MIGRATE_RESERVE
+        );
         // Memory-releasing code may take every page: the reserve goes last.
         let saved = pgdat.memalloc_noreclaim_save();
         let mut pages = Vec::new();
         for _ in 0..7 {
-            pages.push(pgdat.alloc_pages(GfpFlags::GFP_KERNEL, MAX_ORDER - 1).unwrap());
+            pages.push(
+                pgdat
+                    .alloc_pages(GfpFlags::GFP_KERNEL, MAX_ORDER - 1)
+                    .unwrap(),
+            );
         }
-        assert!(pages.iter().all(|&page| pgdat.page_to_pfn(page).unwrap() >= PAGEBLOCK_NR_PAGES));
-        let last = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, MAX_ORDER - 1).unwrap();
+        assert!(
+            pages
+                .iter()
+                .all(|&page| pgdat.page_to_pfn(page).unwrap() >= PAGEBLOCK_NR_PAGES)
+        );
+        let last = pgdat
+            .alloc_pages(GfpFlags::GFP_KERNEL, MAX_ORDER - 1)
+            .unwrap();
         assert_eq!(pgdat.page_to_pfn(last), Some(0));
         pgdat.memalloc_noreclaim_restore(saved);
         pgdat.__free_pages(last, MAX_ORDER - 1);
@@ -493,7 +586,13 @@ mod tests {
         }
         // Running the setup again keeps the same reserve block.
         pgdat.setup_per_zone_pages_min();
-        assert_eq!(pgdat.zone(ZoneType::Normal).lock().get_pageblock_migratetype(0), MIGRATE_RESERVE);
+        assert_eq!(
+            pgdat
+                .zone(ZoneType::Normal)
+                .lock()
+                .get_pageblock_migratetype(0),
+            MIGRATE_RESERVE
+        );
         assert_eq!(free_of_type(&pgdat, MIGRATE_RESERVE), PAGEBLOCK_NR_PAGES);
     }
 }
@@ -515,30 +614,54 @@ mod kernel_tests {
         let before = quiesced_snapshot(node);
         let zone_free = |migratetype: MigrateType| {
             let zone = node.zone(ZoneType::Normal).lock();
-            (0..MAX_ORDER).map(|order| zone.free_area(order).nr_free_of_type(migratetype) << order).sum::<usize>()
+            (0..MAX_ORDER)
+                .map(|order| zone.free_area(order).nr_free_of_type(migratetype) << order)
+                .sum::<usize>()
         };
         let blocks = || node.zone(ZoneType::Normal).lock().pageblock_counts();
         let events = || node.zone_vm_events(ZoneType::Normal);
         assert_eq!(zone_free(MIGRATE_RECLAIMABLE), 0);
-        let donors = |blocks: [usize; MIGRATE_TYPES]| blocks[MIGRATE_UNMOVABLE as usize] + blocks[MIGRATE_MOVABLE as usize];
+        let donors = |blocks: [usize; MIGRATE_TYPES]| {
+            blocks[MIGRATE_UNMOVABLE as usize] + blocks[MIGRATE_MOVABLE as usize]
+        };
         {
             let zone = node.zone(ZoneType::Normal).lock();
             let top = zone.free_area(MAX_ORDER - 1);
-            assert!(top.nr_free_of_type(MIGRATE_UNMOVABLE) + top.nr_free_of_type(MIGRATE_MOVABLE) > 0);
+            assert!(
+                top.nr_free_of_type(MIGRATE_UNMOVABLE) + top.nr_free_of_type(MIGRATE_MOVABLE) > 0
+            );
         }
         let (blocks_before, events_before) = (blocks(), events());
         let cpu = crate::arch::current::smp::smp_processor_id();
         let batch = node.zone_pcp(ZoneType::Normal, cpu).lock().pcp().batch();
-        let page = node.__alloc_pages(GfpFlags::GFP_TEMPORARY, 0, &only(ZoneType::Normal)).unwrap();
+        let page = node
+            .__alloc_pages(GfpFlags::GFP_TEMPORARY, 0, &only(ZoneType::Normal))
+            .unwrap();
         let pfn = node.page_to_pfn(page).unwrap();
-        assert_eq!(node.zone(ZoneType::Normal).lock().get_pageblock_migratetype(pfn), MIGRATE_RECLAIMABLE);
+        assert_eq!(
+            node.zone(ZoneType::Normal)
+                .lock()
+                .get_pageblock_migratetype(pfn),
+            MIGRATE_RECLAIMABLE
+        );
         let after = blocks();
-        assert_eq!(after[MIGRATE_RECLAIMABLE as usize], blocks_before[MIGRATE_RECLAIMABLE as usize] + 1);
+        assert_eq!(
+            after[MIGRATE_RECLAIMABLE as usize],
+            blocks_before[MIGRATE_RECLAIMABLE as usize] + 1
+        );
         assert_eq!(donors(after), donors(blocks_before) - 1);
         // One fallback, one steal; the per-CPU refill took `batch` pages of
         // the pageblock, the rest waits on the reclaimable lists.
-        assert_eq!(events().get(VmEventItem::ExtfragFallback) - events_before.get(VmEventItem::ExtfragFallback), 1);
-        assert_eq!(events().get(VmEventItem::PageblockSteal) - events_before.get(VmEventItem::PageblockSteal), 1);
+        assert_eq!(
+            events().get(VmEventItem::ExtfragFallback)
+                - events_before.get(VmEventItem::ExtfragFallback),
+            1
+        );
+        assert_eq!(
+            events().get(VmEventItem::PageblockSteal)
+                - events_before.get(VmEventItem::PageblockSteal),
+            1
+        );
         assert_eq!(zone_free(MIGRATE_RECLAIMABLE), PAGEBLOCK_NR_PAGES - batch);
         node.__free_page(page);
         assert_eq!(quiesced_snapshot(node), before);

@@ -44,9 +44,13 @@
 //!   hole in the physical address space still has descriptors; they stay
 //!   reserved forever. So [`PgData::pfn_valid`] is just "inside the map".
 //! * No `ZONE_MOVABLE` (optional in Linux, for memory hot-remove) and no
-//!   `ZONE_DMA32` (64-bit only). No watermarks, per-CPU lists or
-//!   migratetypes yet: later issues add them. [`FreeArea`]
-//!   holds one list now and will hold one per migratetype then.
+//!   `ZONE_DMA32` (64-bit only). The zone's watermarks and `lowmem_reserve`
+//!   are computed in `watermark.rs`, its per-CPU lists live in the node
+//!   (`percpu_pages.rs`), and [`FreeArea`] holds one list per migrate type
+//!   (`migratetype.rs`).
+//! * Linux globals of the zone allocator (`min_free_kbytes`, the shrinker
+//!   and OOM notifier lists, `page_group_by_mobility_disabled`) are kept in
+//!   [`PgData`] too, for the same reason.
 //! * `totalram_pages` / `totalhigh_pages` are Linux globals; we keep them in
 //!   [`PgData`] so that host tests can build several independent nodes.
 //! * `managed_pages` is counted from 0 by `mem_init` (see `bootmem.rs`);

@@ -34,11 +34,11 @@
 //!   no slab, no swap.
 
 use super::MAX_ORDER;
+use super::PAGE_SIZE;
 use super::gfp::{GfpFlags, Zonelist};
 use super::mmzone::{PgData, ZoneType};
 use super::vmscan::RegisterError;
 use super::vmstat::VmEventItem;
-use super::PAGE_SIZE;
 use crate::mm::layout::NR_CPUS;
 
 /// How many OOM notifiers can be registered at once.
@@ -81,12 +81,24 @@ fn same_notifier(a: &dyn OomNotifier, b: &dyn OomNotifier) -> bool {
 impl PgData {
     /// Add `notifier` to the OOM notifier list (Linux
     /// `register_oom_notifier`).
-    pub fn register_oom_notifier(&self, notifier: &'static dyn OomNotifier) -> Result<(), RegisterError> {
+    pub fn register_oom_notifier(
+        &self,
+        notifier: &'static dyn OomNotifier,
+    ) -> Result<(), RegisterError> {
         let mut list = self.oom_notifiers.lock();
-        if list.slots.iter().flatten().any(|&n| same_notifier(n, notifier)) {
+        if list
+            .slots
+            .iter()
+            .flatten()
+            .any(|&n| same_notifier(n, notifier))
+        {
             return Err(RegisterError::AlreadyRegistered);
         }
-        let slot = list.slots.iter_mut().find(|slot| slot.is_none()).ok_or(RegisterError::Full)?;
+        let slot = list
+            .slots
+            .iter_mut()
+            .find(|slot| slot.is_none())
+            .ok_or(RegisterError::Full)?;
         *slot = Some(notifier);
         Ok(())
     }
@@ -95,7 +107,11 @@ impl PgData {
     /// it was registered.
     pub fn unregister_oom_notifier(&self, notifier: &'static dyn OomNotifier) -> bool {
         let mut list = self.oom_notifiers.lock();
-        match list.slots.iter_mut().find(|slot| slot.is_some_and(|n| same_notifier(n, notifier))) {
+        match list
+            .slots
+            .iter_mut()
+            .find(|slot| slot.is_some_and(|n| same_notifier(n, notifier)))
+        {
             Some(slot) => {
                 *slot = None;
                 true
@@ -110,7 +126,11 @@ impl PgData {
     /// the pages freed (see the module doc for what the caller does with
     /// it).
     pub fn out_of_memory(&self, zonelist: &Zonelist, gfp_mask: GfpFlags, order: usize) -> usize {
-        log::warn!("kernel invoked oom-killer: gfp_mask={:#x}, order={}", gfp_mask.bits(), order);
+        log::warn!(
+            "kernel invoked oom-killer: gfp_mask={:#x}, order={}",
+            gfp_mask.bits(),
+            order
+        );
         if let Some(&preferred) = zonelist.zones().first() {
             self.count_zone_vm_events(preferred, VmEventItem::OomInvoked, 1);
         }
@@ -122,7 +142,9 @@ impl PgData {
             .map(|notifier| notifier.oom_notify(self))
             .sum();
         if freed == 0 {
-            log::error!("Out of memory: no OOM notifier freed memory, and there is no process to kill");
+            log::error!(
+                "Out of memory: no OOM notifier freed memory, and there is no process to kill"
+            );
         } else {
             log::warn!("Out of memory: OOM notifiers freed {freed} pages");
         }
@@ -143,10 +165,19 @@ impl PgData {
             for cpu in 0..NR_CPUS {
                 let pageset = self.zone_pcp(zone_type, cpu).lock();
                 let pcp = pageset.pcp();
-                log::info!("CPU {:4}: hi: {:5}, btch: {:4} usd: {:4}", cpu, pcp.high(), pcp.batch(), pcp.count());
+                log::info!(
+                    "CPU {:4}: hi: {:5}, btch: {:4} usd: {:4}",
+                    cpu,
+                    pcp.high(),
+                    pcp.batch(),
+                    pcp.count()
+                );
             }
         }
-        let free: usize = ZoneType::ALL.iter().map(|&z| self.zone(z).lock().free_pages()).sum();
+        let free: usize = ZoneType::ALL
+            .iter()
+            .map(|&z| self.zone(z).lock().free_pages())
+            .sum();
         log::info!("free:{free}");
         for zone_type in ZoneType::ALL {
             let (line, reserve, areas) = {
@@ -155,8 +186,14 @@ impl PgData {
                     continue;
                 }
                 (
-                    [zone.free_pages(), zone.pages_min(), zone.pages_low(), zone.pages_high(), zone.present_pages()]
-                        .map(kb),
+                    [
+                        zone.free_pages(),
+                        zone.pages_min(),
+                        zone.pages_low(),
+                        zone.pages_high(),
+                        zone.present_pages(),
+                    ]
+                    .map(kb),
                     ZoneType::ALL.map(|classzone| zone.lowmem_reserve(classzone)),
                     zone.buddyinfo(),
                 )
@@ -183,7 +220,12 @@ impl core::fmt::Display for FreeAreaSummary {
         for (order, nr_free) in self.0.iter().enumerate() {
             write!(f, "{}*{}kB ", nr_free, block_kb(order))?;
         }
-        let total: usize = self.0.iter().enumerate().map(|(order, &n)| n * block_kb(order)).sum();
+        let total: usize = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(order, &n)| n * block_kb(order))
+            .sum();
         write!(f, "= {total}kB")
     }
 }
@@ -235,7 +277,10 @@ mod kernel_tests {
         }
     }
 
-    static BALLOON: Balloon = Balloon { held: Mutex::new(Held::new()), calls: AtomicUsize::new(0) };
+    static BALLOON: Balloon = Balloon {
+        held: Mutex::new(Held::new()),
+        calls: AtomicUsize::new(0),
+    };
 
     #[test_case]
     fn the_oom_path_is_reported_and_notifiers_free_memory() {
@@ -246,22 +291,40 @@ mod kernel_tests {
         let zonelist = only(ZoneType::Normal);
         let min = node.zone(ZoneType::Normal).lock().pages_min();
         for _ in 0..min + 64 {
-            BALLOON.held.lock().alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+            BALLOON
+                .held
+                .lock()
+                .alloc(GfpFlags::GFP_KERNEL, 0, &zonelist)
+                .unwrap();
         }
         node.register_oom_notifier(&BALLOON).unwrap();
         let mut held = Held::new();
         held.exhaust(ZoneType::Normal);
-        let ooms = || node.zone_vm_events(ZoneType::Normal).get(VmEventItem::OomInvoked);
+        let ooms = || {
+            node.zone_vm_events(ZoneType::Normal)
+                .get(VmEventItem::OomInvoked)
+        };
         let ooms_before = ooms();
         // Reclaim finds nothing, the OOM path runs, the balloon deflates,
         // and the allocation starts over and succeeds.
-        let page = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist).expect("the notifier freed memory");
-        assert_eq!((ooms() - ooms_before, BALLOON.calls.load(Ordering::Relaxed)), (1, 1));
+        let page = node
+            .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist)
+            .expect("the notifier freed memory");
+        assert_eq!(
+            (ooms() - ooms_before, BALLOON.calls.load(Ordering::Relaxed)),
+            (1, 1)
+        );
         assert_eq!(node.zone(ZoneType::Normal).lock().free_pages(), min + 63);
         // Nothing left anywhere: the OOM path runs again and the request fails.
         held.exhaust(ZoneType::Normal);
-        assert!(node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOWARN, 0, &zonelist).is_none());
-        assert_eq!((ooms() - ooms_before, BALLOON.calls.load(Ordering::Relaxed)), (2, 2));
+        assert!(
+            node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOWARN, 0, &zonelist)
+                .is_none()
+        );
+        assert_eq!(
+            (ooms() - ooms_before, BALLOON.calls.load(Ordering::Relaxed)),
+            (2, 2)
+        );
         assert!(node.unregister_oom_notifier(&BALLOON));
         node.__free_page(page);
         held.free_all();

@@ -23,8 +23,9 @@
 //!   free lists it had before anything was allocated.
 //!
 //! On top of the algorithm sit the entry points kernel code calls:
-//! [`PgData::alloc_pages`] / [`PgData::__alloc_pages`] (walk the zonelist of
-//! the request's GFP class, lock each zone in turn, take a block) and
+//! [`PgData::alloc_pages`] / [`PgData::__alloc_pages`] (scan the zonelist of
+//! the request's GFP class with lower and lower watermarks, wake kswapd,
+//! reclaim, and as a last resort report OOM; see its doc) and
 //! [`PgData::__free_pages`] (drop a reference; on the last one, give the
 //! block back), and the checks that keep a buggy caller from corrupting the
 //! free lists ([`free_pages_check`], `PgData::prep_new_page`,
@@ -49,11 +50,12 @@
 //!   a `MAX_ORDER`-aligned boundary because it steps through `zone_mem_map`
 //!   with pointers. With absolute PFNs the arithmetic is identical and the
 //!   buddy is simply a PFN the zone may or may not cover.
-//! * No watermarks, no kswapd/reclaim, no per-CPU page lists, no
-//!   migratetypes: later issues add them. The shapes are ready for them:
-//!   `buffered_rmqueue` is where the per-CPU lists plug in, the zonelist walk
-//!   in `__alloc_pages` is where the watermark checks go, and `__free_pages`
-//!   is where order-0 frees will be diverted to the per-CPU lists.
+//! * The policy around the buddy core has files of its own: watermarks and
+//!   `lowmem_reserve` (`watermark.rs`), per-CPU page lists
+//!   (`percpu_pages.rs`), migrate types and fallbacks (`migratetype.rs`),
+//!   reclaim (`vmscan.rs`), OOM (`oom_kill.rs`), counters (`vmstat.rs`).
+//!   This file keeps the buddy algorithm, `buffered_rmqueue`, and the
+//!   passes of `__alloc_pages` that tie them together.
 //! * The work of `prep_new_page` is done while the zone lock is dropped (as in
 //!   Linux), but retiring a bad block takes the lock again to count it.
 //! * Bad pages, with an outcome defined for every case (Linux only promises
@@ -73,7 +75,8 @@
 //!   which only the kernel proper can compute (`page_address`, the direct
 //!   map at `PAGE_OFFSET`). They are left to the integrator, as thin wrappers
 //!   around [`PgData::alloc_pages`] and [`PgData::__free_pages`].
-//! * `__GFP_ZERO` likewise needs the page contents; see `gfp.rs`.
+//! * `__GFP_ZERO` needs the page contents: `prep_new_page` asks the arch
+//!   code (`arch::current::highpage::clear_highpage`) to clear each frame.
 
 use core::fmt;
 use core::sync::atomic::Ordering;

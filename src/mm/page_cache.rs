@@ -78,7 +78,12 @@ impl PageCache {
     /// asked for cold) and file it under `index` (Linux
     /// `add_to_page_cache_lru`). Returns the page, or `None` if the
     /// allocation failed.
-    pub fn page_cache_alloc(&self, pgdat: &PgData, gfp_mask: GfpFlags, index: u32) -> Option<&'static Page> {
+    pub fn page_cache_alloc(
+        &self,
+        pgdat: &PgData,
+        gfp_mask: GfpFlags,
+        index: u32,
+    ) -> Option<&'static Page> {
         let page = pgdat.alloc_page(gfp_mask | GfpFlags::__GFP_COLD)?;
         self.add_to_page_cache_lru(pgdat, page, index);
         Some(page)
@@ -104,14 +109,16 @@ impl PageCache {
         let flags = local_irq_save();
         let found = {
             let mut lru = self.lru.lock();
-            let pfn = lru
-                .iter(&map)
-                .map(|(pfn, _)| pfn)
-                .find(|&pfn| map.pfn_to_page(pfn).is_some_and(|page| page.page_private() == index));
+            let pfn = lru.iter(&map).map(|(pfn, _)| pfn).find(|&pfn| {
+                map.pfn_to_page(pfn)
+                    .is_some_and(|page| page.page_private() == index)
+            });
             pfn.map(|pfn| {
                 lru.del(pfn, &map);
                 lru.add(pfn, &map);
-                let page = pgdat.pfn_to_page(pfn).expect("a cached PFN has a descriptor");
+                let page = pgdat
+                    .pfn_to_page(pfn)
+                    .expect("a cached PFN has a descriptor");
                 page.get_page();
                 page
             })
@@ -133,7 +140,9 @@ impl PageCache {
             let pfn = self.lru.lock().pop_back(&map);
             local_irq_restore(flags);
             let Some(pfn) = pfn else { break };
-            let page = pgdat.pfn_to_page(pfn).expect("a cached PFN has a descriptor");
+            let page = pgdat
+                .pfn_to_page(pfn)
+                .expect("a cached PFN has a descriptor");
             page.set_page_private(0);
             let zone_type = page.page_zonenum();
             let last_reference = page.page_count() == 1;
@@ -176,7 +185,9 @@ mod tests {
         free_all_bootmem(&pgdat, [(0, pfn_phys(256))].into_iter());
         let cache = PageCache::new();
         for index in 0..4 {
-            cache.page_cache_alloc(&pgdat, GfpFlags::GFP_KERNEL, index).unwrap();
+            cache
+                .page_cache_alloc(&pgdat, GfpFlags::GFP_KERNEL, index)
+                .unwrap();
         }
         assert_eq!(cache.nr_pages(), 4);
         assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 252);
@@ -187,8 +198,13 @@ mod tests {
         assert!(cache.find_get_page(&pgdat, 9).is_none());
         // The two least recently used are 1 and 2.
         assert_eq!(cache.scan_objects(&pgdat, 2, GfpFlags::GFP_NOFS), 2);
-        assert!(cache.find_get_page(&pgdat, 1).is_none() && cache.find_get_page(&pgdat, 2).is_none());
-        let (three, zero) = (cache.find_get_page(&pgdat, 3).unwrap(), cache.find_get_page(&pgdat, 0).unwrap());
+        assert!(
+            cache.find_get_page(&pgdat, 1).is_none() && cache.find_get_page(&pgdat, 2).is_none()
+        );
+        let (three, zero) = (
+            cache.find_get_page(&pgdat, 3).unwrap(),
+            cache.find_get_page(&pgdat, 0).unwrap(),
+        );
         // A page someone holds leaves the cache but is not freed by it.
         assert_eq!(cache.shrink(&pgdat, 10), 0);
         assert_eq!(cache.count_objects(), 0);
@@ -196,6 +212,11 @@ mod tests {
         pgdat.__free_page(zero);
         pgdat.drain_all_pages();
         assert_eq!(pgdat.zone(ZoneType::Dma).lock().free_pages(), 256);
-        assert_eq!(pgdat.zone_vm_events(ZoneType::Dma).get(VmEventItem::PgSteal), 2);
+        assert_eq!(
+            pgdat
+                .zone_vm_events(ZoneType::Dma)
+                .get(VmEventItem::PgSteal),
+            2
+        );
     }
 }

@@ -197,7 +197,12 @@ impl Zone {
     /// within each block split: hot allocations then take them in physical
     /// order (Linux gets the same effect by adding each page after the
     /// previous one).
-    pub(super) fn rmqueue_bulk(&mut self, count: usize, list: &mut PageList, migratetype: MigrateType) -> usize {
+    pub(super) fn rmqueue_bulk(
+        &mut self,
+        count: usize,
+        list: &mut PageList,
+        migratetype: MigrateType,
+    ) -> usize {
         let map = self.mem_map();
         let mut taken = 0;
         while taken < count {
@@ -265,7 +270,9 @@ impl PgData {
     /// `high = 0` switches the lists off (every free spills at once).
     pub fn setup_pagelist_highmark(&self, zone_type: ZoneType, high: usize) {
         for cpu in 0..NR_CPUS {
-            self.zone_pcp(zone_type, cpu).lock().setup_pagelist_highmark(high);
+            self.zone_pcp(zone_type, cpu)
+                .lock()
+                .setup_pagelist_highmark(high);
         }
     }
 
@@ -275,7 +282,12 @@ impl PgData {
     /// is empty (`rmqueue_bulk`, `batch` pages under the zone lock), then
     /// take the head (hot) or, for `cold`, the tail. `None` if the zone has
     /// no page at all for the list.
-    pub(super) fn rmqueue_pcp(&self, zone_type: ZoneType, migratetype: MigrateType, cold: bool) -> Option<usize> {
+    pub(super) fn rmqueue_pcp(
+        &self,
+        zone_type: ZoneType,
+        migratetype: MigrateType,
+        cold: bool,
+    ) -> Option<usize> {
         let map = self.node_mem_map();
         let list = pcp_list_index(migratetype);
         let flags = local_irq_save();
@@ -283,13 +295,21 @@ impl PgData {
             let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
             let PerCpuPageset { pcp, vm_stat_diff } = &mut *pageset;
             if pcp.lists[list].is_empty() {
-                let taken = self.zone(zone_type).lock().rmqueue_bulk(pcp.batch, &mut pcp.lists[list], migratetype);
+                let taken = self.zone(zone_type).lock().rmqueue_bulk(
+                    pcp.batch,
+                    &mut pcp.lists[list],
+                    migratetype,
+                );
                 pcp.count += taken;
                 if taken > 0 {
                     vm_stat_diff.add(VmEventItem::PcpRefill, 1);
                 }
             }
-            let pfn = if cold { pcp.lists[list].pop_back(&map) } else { pcp.lists[list].pop_front(&map) };
+            let pfn = if cold {
+                pcp.lists[list].pop_back(&map)
+            } else {
+                pcp.lists[list].pop_front(&map)
+            };
             if pfn.is_some() {
                 pcp.count -= 1;
             }
@@ -341,7 +361,10 @@ impl PgData {
         for zone_type in ZoneType::ALL {
             let mut pageset = self.zone_pcp(zone_type, cpu).lock();
             let count = pageset.pcp.count;
-            drained += self.zone(zone_type).lock().free_pcppages_bulk(count, &mut pageset.pcp);
+            drained += self
+                .zone(zone_type)
+                .lock()
+                .free_pcppages_bulk(count, &mut pageset.pcp);
         }
         local_irq_restore(flags);
         drained
@@ -396,15 +419,28 @@ impl PgData {
                     if page.page_zonenum() != zone_type {
                         return error(Some(pfn), "per-CPU page belongs to another zone");
                     }
-                    if page.page_count() != 0 || page.page_mapcount() != 0 || page.is_reserved() || page.is_buddy() {
-                        return error(Some(pfn), "per-CPU page is in use, reserved or in the buddy lists");
+                    if page.page_count() != 0
+                        || page.page_mapcount() != 0
+                        || page.is_reserved()
+                        || page.is_buddy()
+                    {
+                        return error(
+                            Some(pfn),
+                            "per-CPU page is in use, reserved or in the buddy lists",
+                        );
                     }
                     if pcp_list_index(page.get_freepage_migratetype()) != index {
-                        return error(Some(pfn), "per-CPU page on another migratetype's list than it records");
+                        return error(
+                            Some(pfn),
+                            "per-CPU page on another migratetype's list than it records",
+                        );
                     }
                 }
                 if walk.dangling().is_some() {
-                    return error(walk.dangling(), "per-CPU list links disagree with its length");
+                    return error(
+                        walk.dangling(),
+                        "per-CPU list links disagree with its length",
+                    );
                 }
             }
             if on_lists != pageset.pcp.count {
@@ -419,7 +455,8 @@ impl PgData {
 // A pageset must stay small: there is one per zone and CPU, and the node
 // descriptor holding them is built on the boot stack.
 #[cfg(target_pointer_width = "32")]
-const _: () = assert!(super::mmzone::MAX_NR_ZONES * NR_CPUS * core::mem::size_of::<PerCpuPageset>() <= 1536);
+const _: () =
+    assert!(super::mmzone::MAX_NR_ZONES * NR_CPUS * core::mem::size_of::<PerCpuPageset>() <= 1536);
 
 #[cfg(all(test, not(target_os = "none")))]
 mod tests {
@@ -428,7 +465,13 @@ mod tests {
     #[test]
     fn zone_batchsize_follows_linux() {
         // (managed pages, batch): 16 MiB, 112 MiB, 128 MiB, 512 MiB, 1 GiB.
-        let cases = [(4096, 0), (28_672, 7), (32_768, 7), (131_072, 31), (262_144, 31)];
+        let cases = [
+            (4096, 0),
+            (28_672, 7),
+            (32_768, 7),
+            (131_072, 31),
+            (262_144, 31),
+        ];
         for (pages, batch) in cases {
             assert_eq!(zone_batchsize(pages), batch, "{pages} pages");
         }
@@ -453,7 +496,11 @@ mod kernel_tests {
     use crate::mm::kernel_test_support::{Held, only, quiesced_snapshot};
 
     fn this_cpu_count(zone_type: ZoneType) -> usize {
-        node().zone_pcp(zone_type, smp_processor_id()).lock().pcp().count()
+        node()
+            .zone_pcp(zone_type, smp_processor_id())
+            .lock()
+            .pcp()
+            .count()
     }
 
     #[test_case]
@@ -463,7 +510,11 @@ mod kernel_tests {
             let batch = zone_batchsize(node.zone(zone_type).lock().managed_pages());
             for cpu in 0..NR_CPUS {
                 let pageset = node.zone_pcp(zone_type, cpu).lock();
-                assert_eq!((pageset.pcp().batch(), pageset.pcp().high()), (batch.max(1), 6 * batch), "{zone_type:?}");
+                assert_eq!(
+                    (pageset.pcp().batch(), pageset.pcp().high()),
+                    (batch.max(1), 6 * batch),
+                    "{zone_type:?}"
+                );
             }
         }
     }
@@ -477,7 +528,11 @@ mod kernel_tests {
         let free = || node.zone(ZoneType::Normal).lock().free_pages();
         let event = |item| node.zone_vm_events(ZoneType::Normal).get(item);
         let state = || (free(), this_cpu_count(ZoneType::Normal));
-        let (f0, refills, spills) = (free(), event(VmEventItem::PcpRefill), event(VmEventItem::PcpSpill));
+        let (f0, refills, spills) = (
+            free(),
+            event(VmEventItem::PcpRefill),
+            event(VmEventItem::PcpSpill),
+        );
         let mut held = Held::new();
         // The first page brings a batch of 16 from the buddy.
         held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
@@ -528,14 +583,21 @@ mod kernel_tests {
         let zonelist = only(ZoneType::Normal);
         let map = node.node_mem_map();
         let list_of = |page: &Page| {
-            pcp_list_index(super::super::migratetype::get_pageblock_migratetype(&map, node.page_to_pfn(page).unwrap()))
+            pcp_list_index(super::super::migratetype::get_pageblock_migratetype(
+                &map,
+                node.page_to_pfn(page).unwrap(),
+            ))
         };
-        let a = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        let a = node
+            .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist)
+            .unwrap();
         // A second page that will go on the same list when freed; pages of
         // other pageblock types are kept aside meanwhile.
         let mut others = PageList::new();
         let b = loop {
-            let page = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+            let page = node
+                .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist)
+                .unwrap();
             if list_of(page) == list_of(a) {
                 break page;
             }
@@ -545,9 +607,17 @@ mod kernel_tests {
         node.free_cold_page(b);
         let gfp = gfp_of_list(list_of(a));
         let hot = node.__alloc_pages(gfp, 0, &zonelist).unwrap();
-        let cold = node.__alloc_pages(gfp | GfpFlags::__GFP_COLD, 0, &zonelist).unwrap();
-        assert!(core::ptr::eq(hot, a), "the page freed hot is the next one handed out");
-        assert!(core::ptr::eq(cold, b), "the page freed cold is the one __GFP_COLD gets");
+        let cold = node
+            .__alloc_pages(gfp | GfpFlags::__GFP_COLD, 0, &zonelist)
+            .unwrap();
+        assert!(
+            core::ptr::eq(hot, a),
+            "the page freed hot is the next one handed out"
+        );
+        assert!(
+            core::ptr::eq(cold, b),
+            "the page freed cold is the one __GFP_COLD gets"
+        );
         node.__free_page(hot);
         node.__free_page(cold);
         while let Some(pfn) = others.pop_front(&map) {
@@ -571,7 +641,8 @@ mod kernel_tests {
         }
         held.free_all();
         assert_eq!(node.nr_pcp_pages(ZoneType::Normal), 48);
-        node.check_pcp_lists(ZoneType::Normal).unwrap_or_else(|e| panic!("{e}"));
+        node.check_pcp_lists(ZoneType::Normal)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(node.drain_all_pages(), 48);
         assert_eq!(ZoneType::ALL.map(|zone| node.nr_pcp_pages(zone)), [0; 3]);
         assert_eq!(quiesced_snapshot(node), before);

@@ -144,10 +144,19 @@ impl PgData {
     /// Add `shrinker` to the list reclaim asks (Linux `register_shrinker`).
     pub fn register_shrinker(&self, shrinker: &'static dyn Shrinker) -> Result<(), RegisterError> {
         let mut list = self.shrinkers.lock();
-        if list.slots.iter().flatten().any(|&s| same_shrinker(s, shrinker)) {
+        if list
+            .slots
+            .iter()
+            .flatten()
+            .any(|&s| same_shrinker(s, shrinker))
+        {
             return Err(RegisterError::AlreadyRegistered);
         }
-        let slot = list.slots.iter_mut().find(|slot| slot.is_none()).ok_or(RegisterError::Full)?;
+        let slot = list
+            .slots
+            .iter_mut()
+            .find(|slot| slot.is_none())
+            .ok_or(RegisterError::Full)?;
         *slot = Some(shrinker);
         Ok(())
     }
@@ -156,7 +165,11 @@ impl PgData {
     /// was registered.
     pub fn unregister_shrinker(&self, shrinker: &'static dyn Shrinker) -> bool {
         let mut list = self.shrinkers.lock();
-        match list.slots.iter_mut().find(|slot| slot.is_some_and(|s| same_shrinker(s, shrinker))) {
+        match list
+            .slots
+            .iter_mut()
+            .find(|slot| slot.is_some_and(|s| same_shrinker(s, shrinker)))
+        {
             Some(slot) => {
                 *slot = None;
                 true
@@ -176,7 +189,12 @@ impl PgData {
     /// `SWAP_CLUSTER_MAX` pages have been freed. At most 13 rounds over at
     /// most `MAX_SHRINKERS` shrinkers: this always ends. Counted:
     /// `allocstall` on the preferred zone.
-    pub fn try_to_free_pages(&self, zonelist: &Zonelist, order: usize, gfp_mask: GfpFlags) -> usize {
+    pub fn try_to_free_pages(
+        &self,
+        zonelist: &Zonelist,
+        order: usize,
+        gfp_mask: GfpFlags,
+    ) -> usize {
         if let Some(&preferred) = zonelist.zones().first() {
             self.count_zone_vm_events(preferred, VmEventItem::AllocStall, 1);
         }
@@ -191,11 +209,16 @@ impl PgData {
                 if count == 0 {
                     continue;
                 }
-                let nr_to_scan = (count >> priority).max(1).min(SWAP_CLUSTER_MAX - nr_reclaimed);
+                let nr_to_scan = (count >> priority)
+                    .max(1)
+                    .min(SWAP_CLUSTER_MAX - nr_reclaimed);
                 nr_reclaimed += shrinker.scan_objects(self, nr_to_scan, gfp_mask);
             }
         }
-        log::debug!("try_to_free_pages: order {order}, mode {:#x}: {nr_reclaimed} pages", gfp_mask.bits());
+        log::debug!(
+            "try_to_free_pages: order {order}, mode {:#x}: {nr_reclaimed} pages",
+            gfp_mask.bits()
+        );
         nr_reclaimed
     }
 
@@ -208,7 +231,12 @@ impl PgData {
         {
             let zone = self.zone(zone_type).lock();
             if !zone.is_populated()
-                || zone.zone_watermark_ok(order, zone.pages_low(), ZoneType::Dma, AllocFlags::empty())
+                || zone.zone_watermark_ok(
+                    order,
+                    zone.pages_low(),
+                    ZoneType::Dma,
+                    AllocFlags::empty(),
+                )
             {
                 return;
             }
@@ -267,12 +295,33 @@ mod tests {
     fn retry_rules_follow_linux() {
         let kernel = GfpFlags::GFP_KERNEL;
         assert!(should_alloc_retry(kernel, 3, 1, 1));
-        assert!(!should_alloc_retry(kernel, 4, 1, 1), "costly orders are not retried");
-        assert!(!should_alloc_retry(kernel, 0, 0, 0), "no progress, no retry");
-        assert!(!should_alloc_retry(kernel | GfpFlags::__GFP_NORETRY, 0, 5, 5));
+        assert!(
+            !should_alloc_retry(kernel, 4, 1, 1),
+            "costly orders are not retried"
+        );
+        assert!(
+            !should_alloc_retry(kernel, 0, 0, 0),
+            "no progress, no retry"
+        );
+        assert!(!should_alloc_retry(
+            kernel | GfpFlags::__GFP_NORETRY,
+            0,
+            5,
+            5
+        ));
         assert!(should_alloc_retry(kernel | GfpFlags::__GFP_NOFAIL, 9, 0, 0));
-        assert!(should_alloc_retry(kernel | GfpFlags::__GFP_REPEAT, 5, 1, 31));
-        assert!(!should_alloc_retry(kernel | GfpFlags::__GFP_REPEAT, 5, 1, 32));
+        assert!(should_alloc_retry(
+            kernel | GfpFlags::__GFP_REPEAT,
+            5,
+            1,
+            31
+        ));
+        assert!(!should_alloc_retry(
+            kernel | GfpFlags::__GFP_REPEAT,
+            5,
+            1,
+            32
+        ));
     }
 
     #[test]
@@ -281,16 +330,32 @@ mod tests {
         free_all_bootmem(&pgdat, [(0, pfn_phys(256))].into_iter());
         let cache: &'static PageCache = Box::leak(Box::new(PageCache::new()));
         pgdat.register_shrinker(cache).unwrap();
-        assert_eq!(pgdat.register_shrinker(cache), Err(RegisterError::AlreadyRegistered));
+        assert_eq!(
+            pgdat.register_shrinker(cache),
+            Err(RegisterError::AlreadyRegistered)
+        );
         for index in 0..100 {
-            cache.page_cache_alloc(&pgdat, GfpFlags::GFP_KERNEL, index).unwrap();
+            cache
+                .page_cache_alloc(&pgdat, GfpFlags::GFP_KERNEL, index)
+                .unwrap();
         }
         let zonelist = *pgdat.zonelist(GfpFlags::GFP_KERNEL);
-        assert_eq!(pgdat.try_to_free_pages(&zonelist, 0, GfpFlags::GFP_KERNEL), SWAP_CLUSTER_MAX);
+        assert_eq!(
+            pgdat.try_to_free_pages(&zonelist, 0, GfpFlags::GFP_KERNEL),
+            SWAP_CLUSTER_MAX
+        );
         assert_eq!(cache.nr_pages(), 100 - SWAP_CLUSTER_MAX);
         assert!(pgdat.unregister_shrinker(cache));
-        assert_eq!(pgdat.try_to_free_pages(&zonelist, 0, GfpFlags::GFP_KERNEL), 0);
-        assert_eq!(pgdat.zone_vm_events(ZoneType::Dma).get(VmEventItem::AllocStall), 2);
+        assert_eq!(
+            pgdat.try_to_free_pages(&zonelist, 0, GfpFlags::GFP_KERNEL),
+            0
+        );
+        assert_eq!(
+            pgdat
+                .zone_vm_events(ZoneType::Dma)
+                .get(VmEventItem::AllocStall),
+            2
+        );
         cache.shrink(&pgdat, 100);
     }
 
@@ -321,7 +386,9 @@ mod kernel_tests {
         let node = node();
         node.setup_pagelist_highmark(ZoneType::Normal, 0);
         for index in 0..nr {
-            let page = PAGE_CACHE.page_cache_alloc(node, GfpFlags::GFP_KERNEL, index as u32).unwrap();
+            let page = PAGE_CACHE
+                .page_cache_alloc(node, GfpFlags::GFP_KERNEL, index as u32)
+                .unwrap();
             assert_eq!(page.page_zonenum(), ZoneType::Normal);
         }
         let mut held = Held::new();
@@ -349,15 +416,26 @@ mod kernel_tests {
         let min = node.zone(ZoneType::Normal).lock().pages_min();
         let nr = min + 1024;
         let held = cache_then_exhaust(nr);
-        let (stalls, steals) = (events(VmEventItem::AllocStall), events(VmEventItem::PgSteal));
+        let (stalls, steals) = (
+            events(VmEventItem::AllocStall),
+            events(VmEventItem::PgSteal),
+        );
         // Each round of reclaim frees 32 cache pages; the request (order 0,
         // so retried) succeeds once more than pages_min are free.
-        let page = node.__alloc_pages(GfpFlags::GFP_KERNEL, 0, &only(ZoneType::Normal)).expect("reclaim made room");
+        let page = node
+            .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &only(ZoneType::Normal))
+            .expect("reclaim made room");
         let rounds = min / SWAP_CLUSTER_MAX + 1;
         assert_eq!(events(VmEventItem::AllocStall) - stalls, rounds);
-        assert_eq!(events(VmEventItem::PgSteal) - steals, rounds * SWAP_CLUSTER_MAX);
+        assert_eq!(
+            events(VmEventItem::PgSteal) - steals,
+            rounds * SWAP_CLUSTER_MAX
+        );
         assert_eq!(PAGE_CACHE.nr_pages(), nr - rounds * SWAP_CLUSTER_MAX);
-        assert_eq!(node.zone(ZoneType::Normal).lock().free_pages(), rounds * SWAP_CLUSTER_MAX - 1);
+        assert_eq!(
+            node.zone(ZoneType::Normal).lock().free_pages(),
+            rounds * SWAP_CLUSTER_MAX - 1
+        );
         node.__free_page(page);
         cleanup(held, before);
     }
@@ -372,14 +450,30 @@ mod kernel_tests {
         let zonelist = only(ZoneType::Normal);
         let stalls = events(VmEventItem::AllocStall);
         let quiet = GfpFlags::__GFP_NOWARN;
-        assert!(node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY | quiet, 0, &zonelist).is_none());
-        assert_eq!(events(VmEventItem::AllocStall) - stalls, 1, "NORETRY reclaims once");
+        assert!(
+            node.__alloc_pages(
+                GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY | quiet,
+                0,
+                &zonelist
+            )
+            .is_none()
+        );
+        assert_eq!(
+            events(VmEventItem::AllocStall) - stalls,
+            1,
+            "NORETRY reclaims once"
+        );
         assert_eq!(PAGE_CACHE.nr_pages(), nr - SWAP_CLUSTER_MAX);
         // An order-4 request is above PAGE_ALLOC_COSTLY_ORDER: not retried.
-        assert!(node.__alloc_pages(GfpFlags::GFP_KERNEL | quiet, 4, &zonelist).is_none());
+        assert!(
+            node.__alloc_pages(GfpFlags::GFP_KERNEL | quiet, 4, &zonelist)
+                .is_none()
+        );
         assert_eq!(events(VmEventItem::AllocStall) - stalls, 2);
         // __GFP_NOFAIL reclaims as long as it takes.
-        let page = node.__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOFAIL, 4, &zonelist).unwrap();
+        let page = node
+            .__alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOFAIL, 4, &zonelist)
+            .unwrap();
         assert_eq!(node.page_to_pfn(page).unwrap() % 16, 0);
         let rounds = events(VmEventItem::AllocStall) - stalls - 2;
         assert!(rounds >= 1);

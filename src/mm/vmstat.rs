@@ -116,7 +116,10 @@ impl VmEventItem {
     /// Does `/proc/vmstat` show this counter per zone (`pgalloc_dma`,
     /// `pgalloc_normal`, `pgalloc_high`), as Linux does for these?
     const fn split_by_zone(self) -> bool {
-        matches!(self, VmEventItem::PgAlloc | VmEventItem::AllocStall | VmEventItem::PgSteal)
+        matches!(
+            self,
+            VmEventItem::PgAlloc | VmEventItem::AllocStall | VmEventItem::PgSteal
+        )
     }
 }
 
@@ -194,7 +197,10 @@ impl PgData {
 
     /// One counter summed over all zones.
     pub fn global_vm_event(&self, item: VmEventItem) -> usize {
-        ZoneType::ALL.iter().map(|&zone| self.zone_vm_events(zone).get(item)).sum()
+        ZoneType::ALL
+            .iter()
+            .map(|&zone| self.zone_vm_events(zone).get(item))
+            .sum()
     }
 
     /// Print `/proc/zoneinfo` for every populated zone (Linux
@@ -209,7 +215,11 @@ impl PgData {
                 ZoneinfoNumbers {
                     free: zone.free_pages(),
                     marks: [zone.pages_min(), zone.pages_low(), zone.pages_high()],
-                    sizes: [zone.spanned_pages(), zone.present_pages(), zone.managed_pages()],
+                    sizes: [
+                        zone.spanned_pages(),
+                        zone.present_pages(),
+                        zone.managed_pages(),
+                    ],
                     bad: zone.nr_bad_pages(),
                     protection: ZoneType::ALL.map(|classzone| zone.lowmem_reserve(classzone)),
                     start_pfn: zone.zone_start_pfn(),
@@ -234,7 +244,11 @@ impl PgData {
                 let (count, high, batch) = {
                     let flags = local_irq_save();
                     let pageset = self.zone_pcp(zone_type, cpu).lock();
-                    let numbers = (pageset.pcp().count(), pageset.pcp().high(), pageset.pcp().batch());
+                    let numbers = (
+                        pageset.pcp().count(),
+                        pageset.pcp().high(),
+                        pageset.pcp().batch(),
+                    );
                     local_irq_restore(flags);
                     numbers
                 };
@@ -250,7 +264,10 @@ impl PgData {
     /// Print `/proc/vmstat` (Linux `vmstat_show`): `nr_free_pages`, then
     /// every counter, per zone where Linux splits it.
     pub fn show_vmstat(&self) {
-        let free: usize = ZoneType::ALL.iter().map(|&zone| self.zone(zone).lock().free_pages()).sum();
+        let free: usize = ZoneType::ALL
+            .iter()
+            .map(|&zone| self.zone(zone).lock().free_pages())
+            .sum();
         log::info!("nr_free_pages {free}");
         let per_zone = ZoneType::ALL.map(|zone| self.zone_vm_events(zone));
         for item in VmEventItem::ALL {
@@ -282,7 +299,9 @@ impl PgData {
                 MigrateType::ALL.map(|migratetype| PagetypeLine {
                     zone: zone_type.name(),
                     migratetype,
-                    nr_free: core::array::from_fn(|order| zone.free_area(order).nr_free_of_type(migratetype)),
+                    nr_free: core::array::from_fn(|order| {
+                        zone.free_area(order).nr_free_of_type(migratetype)
+                    }),
                 })
             };
             for line in lines {
@@ -298,7 +317,13 @@ impl PgData {
                 }
                 zone.pageblock_counts()
             };
-            log::info!("{}", BlockCountLine { zone: zone_type.name(), counts });
+            log::info!(
+                "{}",
+                BlockCountLine {
+                    zone: zone_type.name(),
+                    counts
+                }
+            );
         }
     }
 }
@@ -334,7 +359,13 @@ pub struct PagetypeLine {
 
 impl fmt::Display for PagetypeLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Node {:>4}, zone {:>8}, type {:>12} ", 0, self.zone, self.migratetype.name())?;
+        write!(
+            f,
+            "Node {:>4}, zone {:>8}, type {:>12} ",
+            0,
+            self.zone,
+            self.migratetype.name()
+        )?;
         self.nr_free.iter().try_for_each(|n| write!(f, "{n:>6} "))
     }
 }
@@ -367,7 +398,10 @@ mod tests {
             line.to_string(),
             "Node    0, zone   Normal, type      Movable      3      1      0      0      0      0      0      0      0      0    214 "
         );
-        let blocks = BlockCountLine { zone: "DMA", counts: [1, 0, 2, 1] };
+        let blocks = BlockCountLine {
+            zone: "DMA",
+            counts: [1, 0, 2, 1],
+        };
         assert_eq!(
             blocks.to_string(),
             "Node 0, zone      DMA            1            0            2            1 "
@@ -382,8 +416,20 @@ mod tests {
         cpu.add(VmEventItem::PgFree, 1);
         cpu.add(VmEventItem::PcpSpill, 2);
         zone.merge(&cpu);
-        assert_eq!((zone.get(VmEventItem::PgFree), zone.get(VmEventItem::PcpSpill)), (9, 2));
-        assert_eq!(VmEventItem::ALL.iter().map(|&item| item as usize).collect::<Vec<_>>(), (0..NR_VM_EVENT_ITEMS).collect::<Vec<_>>());
+        assert_eq!(
+            (
+                zone.get(VmEventItem::PgFree),
+                zone.get(VmEventItem::PcpSpill)
+            ),
+            (9, 2)
+        );
+        assert_eq!(
+            VmEventItem::ALL
+                .iter()
+                .map(|&item| item as usize)
+                .collect::<Vec<_>>(),
+            (0..NR_VM_EVENT_ITEMS).collect::<Vec<_>>()
+        );
         assert_eq!(zone_suffix(ZoneType::HighMem), "high");
     }
 }

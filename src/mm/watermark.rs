@@ -141,7 +141,13 @@ impl Zone {
     ///    use to this request: their pages are taken out of the count, and
     ///    the mark halves (bigger blocks need a smaller reserve of their
     ///    own, but some must remain); the rest must still stay above it.
-    pub fn zone_watermark_ok(&self, order: usize, mark: usize, classzone: ZoneType, alloc_flags: AllocFlags) -> bool {
+    pub fn zone_watermark_ok(
+        &self,
+        order: usize,
+        mark: usize,
+        classzone: ZoneType,
+        alloc_flags: AllocFlags,
+    ) -> bool {
         let mut min = mark as isize;
         if alloc_flags.contains(AllocFlags::ALLOC_HIGH) {
             min -= min / 2;
@@ -182,7 +188,8 @@ impl PgData {
         let lowmem_kbytes = self.nr_free_buffer_pages() * (PAGE_SIZE >> 10);
         let (lowest, highest) = MIN_FREE_KBYTES_RANGE;
         let min_free_kbytes = int_sqrt(lowmem_kbytes * 16).clamp(lowest, highest);
-        self.min_free_kbytes.store(min_free_kbytes, Ordering::Relaxed);
+        self.min_free_kbytes
+            .store(min_free_kbytes, Ordering::Relaxed);
         self.setup_per_zone_pages_min();
         self.setup_per_zone_lowmem_reserve();
     }
@@ -195,7 +202,8 @@ impl PgData {
     /// Set `min_free_kbytes` and recompute the watermarks, as writing the
     /// sysctl does (Linux `min_free_kbytes_sysctl_handler`).
     pub fn set_min_free_kbytes(&self, min_free_kbytes: usize) {
-        self.min_free_kbytes.store(min_free_kbytes, Ordering::Relaxed);
+        self.min_free_kbytes
+            .store(min_free_kbytes, Ordering::Relaxed);
         self.setup_per_zone_pages_min();
     }
 
@@ -262,7 +270,16 @@ mod tests {
 
     #[test]
     fn int_sqrt_rounds_down() {
-        let cases = [(0, 0), (1, 1), (3, 1), (4, 2), (15, 3), (16, 4), (1_000_000, 1000), (999_999, 999)];
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (3, 1),
+            (4, 2),
+            (15, 3),
+            (16, 4),
+            (1_000_000, 1000),
+            (999_999, 999),
+        ];
         for (x, root) in cases {
             assert_eq!(int_sqrt(x), root, "sqrt({x})");
         }
@@ -274,7 +291,10 @@ mod tests {
         assert_eq!(int_sqrt(917_504 * 16), 3831);
         // 16 MiB gives 512 KiB; tiny and huge machines hit the clamp.
         assert_eq!(int_sqrt(16_384 * 16), 512);
-        assert_eq!(int_sqrt(256 * 16).clamp(MIN_FREE_KBYTES_RANGE.0, MIN_FREE_KBYTES_RANGE.1), 128);
+        assert_eq!(
+            int_sqrt(256 * 16).clamp(MIN_FREE_KBYTES_RANGE.0, MIN_FREE_KBYTES_RANGE.1),
+            128
+        );
     }
 }
 
@@ -299,21 +319,36 @@ mod kernel_tests {
         for zone_type in ZoneType::ALL {
             let zone = node.zone(zone_type).lock();
             let share = (pages_min * managed[zone_type as usize] as u64 / lowmem as u64) as usize;
-            let min = if zone_type.is_highmem() { (managed[2] / 1024).clamp(32, 128) } else { share };
+            let min = if zone_type.is_highmem() {
+                (managed[2] / 1024).clamp(32, 128)
+            } else {
+                share
+            };
             assert_eq!(
                 (zone.pages_min(), zone.pages_low(), zone.pages_high()),
                 (min, min + share / 4, min + share / 2),
                 "{zone_type:?} watermarks"
             );
         }
-        let reserve = |zone: ZoneType, class: ZoneType| node.zone(zone).lock().lowmem_reserve(class);
+        let reserve =
+            |zone: ZoneType, class: ZoneType| node.zone(zone).lock().lowmem_reserve(class);
         assert_eq!(reserve(ZoneType::Dma, ZoneType::Dma), 0);
         assert_eq!(reserve(ZoneType::Dma, ZoneType::Normal), managed[1] / 256);
-        assert_eq!(reserve(ZoneType::Dma, ZoneType::HighMem), (managed[1] + managed[2]) / 256);
+        assert_eq!(
+            reserve(ZoneType::Dma, ZoneType::HighMem),
+            (managed[1] + managed[2]) / 256
+        );
         assert_eq!(reserve(ZoneType::Normal, ZoneType::Dma), 0);
         assert_eq!(reserve(ZoneType::Normal, ZoneType::Normal), 0);
-        assert_eq!(reserve(ZoneType::Normal, ZoneType::HighMem), managed[2] / 32);
-        assert!(ZoneType::ALL.iter().all(|&class| reserve(ZoneType::HighMem, class) == 0));
+        assert_eq!(
+            reserve(ZoneType::Normal, ZoneType::HighMem),
+            managed[2] / 32
+        );
+        assert!(
+            ZoneType::ALL
+                .iter()
+                .all(|&class| reserve(ZoneType::HighMem, class) == 0)
+        );
     }
 
     static KSWAPD_WAKEUPS: AtomicUsize = AtomicUsize::new(0);
@@ -328,7 +363,8 @@ mod kernel_tests {
     fn bulk_down_to(held: &mut Held, zone_type: ZoneType, target: usize, gfp: GfpFlags) {
         let zonelist = only(zone_type);
         while node().zone(zone_type).lock().free_pages() > target + 1024 {
-            held.alloc(gfp | GfpFlags::__GFP_NORETRY, 9, &zonelist).expect("far above the watermark");
+            held.alloc(gfp | GfpFlags::__GFP_NORETRY, 9, &zonelist)
+                .expect("far above the watermark");
         }
     }
 
@@ -348,12 +384,16 @@ mod kernel_tests {
         };
         let free = || node.zone(ZoneType::Normal).lock().free_pages();
         let events = || node.zone_vm_events(ZoneType::Normal);
-        let (wakeups_before, ooms_before) = (events().get(VmEventItem::KswapdWakeup), events().get(VmEventItem::OomInvoked));
+        let (wakeups_before, ooms_before) = (
+            events().get(VmEventItem::KswapdWakeup),
+            events().get(VmEventItem::OomInvoked),
+        );
         let mut held = Held::new();
         bulk_down_to(&mut held, ZoneType::Normal, low, GfpFlags::GFP_KERNEL);
         // Down to pages_low nobody is woken.
         while free() > low {
-            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).expect("above pages_low");
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist)
+                .expect("above pages_low");
         }
         assert_eq!(KSWAPD_WAKEUPS.load(Ordering::Relaxed), 0);
         // GFP_KERNEL goes on down to pages_min exactly, waking kswapd each
@@ -362,15 +402,26 @@ mod kernel_tests {
         held.alloc_until_fail(GfpFlags::GFP_KERNEL, 0, &zonelist);
         assert_eq!(free(), min, "GFP_KERNEL stops at pages_min");
         assert_eq!(KSWAPD_WAKEUPS.load(Ordering::Relaxed), low - min + 1);
-        assert_eq!(events().get(VmEventItem::KswapdWakeup) - wakeups_before, low - min + 1);
+        assert_eq!(
+            events().get(VmEventItem::KswapdWakeup) - wakeups_before,
+            low - min + 1
+        );
         assert_eq!(events().get(VmEventItem::OomInvoked) - ooms_before, 1);
         // __GFP_HIGH (that may sleep) digs half of pages_min deeper.
-        held.alloc_until_fail(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_HIGH | GfpFlags::__GFP_NORETRY, 0, &zonelist);
+        held.alloc_until_fail(
+            GfpFlags::GFP_KERNEL | GfpFlags::__GFP_HIGH | GfpFlags::__GFP_NORETRY,
+            0,
+            &zonelist,
+        );
         let high_min = min - min / 2;
         assert_eq!(free(), high_min, "__GFP_HIGH stops at pages_min / 2");
         // GFP_ATOMIC cannot sleep either: a quarter deeper still.
         held.alloc_until_fail(GfpFlags::GFP_ATOMIC, 0, &zonelist);
-        assert_eq!(free(), high_min - high_min / 4, "GFP_ATOMIC stops at 3/8 of pages_min");
+        assert_eq!(
+            free(),
+            high_min - high_min / 4,
+            "GFP_ATOMIC stops at 3/8 of pages_min"
+        );
         // Memory-releasing code takes the rest.
         let saved = node.memalloc_noreclaim_save();
         held.alloc_until_fail(GfpFlags::GFP_ATOMIC, 0, &zonelist);
@@ -390,16 +441,25 @@ mod kernel_tests {
         held.exhaust(ZoneType::Normal);
         let (min, reserve_normal, reserve_high) = {
             let dma = node.zone(ZoneType::Dma).lock();
-            (dma.pages_min(), dma.lowmem_reserve(ZoneType::Normal), dma.lowmem_reserve(ZoneType::HighMem))
+            (
+                dma.pages_min(),
+                dma.lowmem_reserve(ZoneType::Normal),
+                dma.lowmem_reserve(ZoneType::HighMem),
+            )
         };
         let dma_free = || node.zone(ZoneType::Dma).lock().free_pages();
         // GFP_KERNEL falls back to DMA (DMA keeps no per-CPU stock: its
         // batch is 1, high 0) but must leave pages_min + lowmem_reserve.
         let kernel = node.zonelist(GfpFlags::GFP_KERNEL);
         assert_eq!(kernel.zones(), [ZoneType::Normal, ZoneType::Dma]);
-        let taken = held.alloc_until_fail(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY, 0, kernel);
+        let taken =
+            held.alloc_until_fail(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY, 0, kernel);
         assert!(taken > 0);
-        assert_eq!(dma_free(), min + reserve_normal, "DMA keeps lowmem_reserve[Normal] from GFP_KERNEL");
+        assert_eq!(
+            dma_free(),
+            min + reserve_normal,
+            "DMA keeps lowmem_reserve[Normal] from GFP_KERNEL"
+        );
         // Requests that could have used HighMem are kept out even more.
         assert_eq!(reserve_high > reserve_normal, populated(ZoneType::HighMem));
         {
@@ -440,7 +500,11 @@ mod kernel_tests {
         };
         assert_eq!(fallback, ZoneType::Normal);
         assert!(from_highmem > 0);
-        assert_eq!(node.zone(ZoneType::HighMem).lock().free_pages(), low, "HighMem is left at pages_low");
+        assert_eq!(
+            node.zone(ZoneType::HighMem).lock().free_pages(),
+            low,
+            "HighMem is left at pages_low"
+        );
         // With HighMem completely exhausted, Normal keeps serving.
         held.exhaust(ZoneType::HighMem);
         assert_eq!(held.alloc(gfp, 0, zonelist), Some(ZoneType::Normal));

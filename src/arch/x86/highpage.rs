@@ -30,7 +30,10 @@ pub fn clear_highpage(pfn: usize) {
     }
     let flags = local_irq_save();
     let vaddr = __fix_to_virt(FIX_KMAP_BEGIN + KM_USER0 + KM_TYPE_NR * smp_processor_id());
-    assert!(paging::lookup_address(vaddr).is_none(), "clear_highpage: the KM_USER0 window of this CPU is in use");
+    assert!(
+        paging::lookup_address(vaddr).is_none(),
+        "clear_highpage: the KM_USER0 window of this CPU is in use"
+    );
     // The fixmap's page tables were made by paging_init: nothing to allocate.
     paging::set_pte_vaddr(vaddr, Entry::new(paddr, PAGE_KERNEL), &mut || None);
     // SAFETY: `vaddr` now maps the frame (set_pte_vaddr flushed the old
