@@ -21,6 +21,7 @@
 //! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
 //! | `direct_map.rs`| `include/linux/mm.h`, `asm/page.h` | `page_address`, `virt_to_page`, `__get_free_pages` (kernel only) |
 //! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
+//! | `kernel_test_support.rs` | — | helpers of the in-kernel allocator tests (test kernels only) |
 
 /// log2 of the page size: i386 without PAE uses 4 KiB pages.
 pub const PAGE_SHIFT: u32 = 12;
