@@ -10,6 +10,7 @@ use crate::arch::current::smp::smp_processor_id;
 use crate::mm::layout::NR_CPUS;
 
 /// One `T` per possible CPU.
+#[derive(Debug)]
 pub struct PerCpu<T> {
     slots: [T; NR_CPUS],
 }

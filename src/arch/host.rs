@@ -39,3 +39,12 @@ pub mod smp {
         0
     }
 }
+
+pub mod highpage {
+    //! Page contents on the host: the unit tests' page frames are
+    //! descriptors only, with no memory behind them, so there is nothing to
+    //! fill. (The kernel's version writes the frame; its tests check that.)
+
+    /// Zero-fill frame `pfn`: nothing to do on the host (see above).
+    pub fn clear_highpage(_pfn: usize) {}
+}

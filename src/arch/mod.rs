@@ -9,7 +9,8 @@
 //! as Linux's `arch/x86/` does.
 //!
 //! [`current`] is what portable code uses — the few CPU services the `mm`
-//! algorithms need (`irqflags`, `smp`), like Linux's `#include <asm/...>`:
+//! algorithms need (`irqflags`, `smp`, `highpage`), like Linux's
+//! `#include <asm/...>`:
 //! the real x86 code in the kernel, a stand-in (`host.rs`) when the
 //! algorithms run as host unit tests.
 

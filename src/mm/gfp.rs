@@ -18,13 +18,24 @@
 //! (`build_zonelists`, `build_zonelists_node`). *Understanding the Linux
 //! Kernel*, 3rd ed., §8.1.5 "The Zoned Page Frame Allocator", Tables 8-5/8-6.
 //!
+//! The other bits, and who reads them:
+//!
+//! | flag | meaning | read by |
+//! |------|---------|---------|
+//! | `__GFP_MOVABLE`, `__GFP_RECLAIMABLE` | the page's mobility | `allocflags_to_migratetype` (`migratetype.rs`) |
+//! | `__GFP_WAIT` | may sleep, so may reclaim | `__alloc_pages` (passes 5-8), `gfp_to_alloc_flags` |
+//! | `__GFP_HIGH` | may dig half below `pages_min` | `gfp_to_alloc_flags` (`watermark.rs`) |
+//! | `__GFP_IO`, `__GFP_FS` | reclaim may do I/O / call filesystems; `__GFP_FS` allows the OOM path | shrinkers, `__alloc_pages` |
+//! | `__GFP_COLD` | take a cache-cold page | `buffered_rmqueue` (`percpu_pages.rs`) |
+//! | `__GFP_NOWARN` | no "page allocation failure" warning | `__alloc_pages` |
+//! | `__GFP_REPEAT`, `__GFP_NOFAIL`, `__GFP_NORETRY` | how hard to retry | `should_alloc_retry`, `__alloc_pages` |
+//! | `__GFP_ZERO` | hand the frames out zero-filled | `prep_new_page` |
+//!
 //! ## What we simplified and why
-//! * Only the flags this kernel defines a meaning for. `__GFP_WAIT`,
-//!   `__GFP_HIGH`, `__GFP_IO` and `__GFP_FS` are accepted and carried along but
-//!   nothing acts on them yet: the watermark and reclaim logic that reads them
-//!   comes with a later issue. `__GFP_ZERO` is missing on purpose: zeroing
-//!   needs the page's contents, which only the kernel proper can reach
-//!   (`kmap`), so it belongs to that later code.
+//! * Bit values are those of Linux 2.6.24 (the first kernel with migrate
+//!   types). No `__GFP_DMA32` (64-bit only), `__GFP_COMP` (no compound
+//!   pages), `__GFP_NOMEMALLOC`, `__GFP_HARDWALL` (no cpusets) or
+//!   `__GFP_THISNODE` (one node).
 //! * The combinations use the values from the 2.6.11 era that ULK3 describes
 //!   (`GFP_USER` without the later cpuset bit `__GFP_HARDWALL`).
 //! * One node, so there is no cross-node fallback: a zonelist is just the
@@ -51,6 +62,25 @@ bitflags! {
         const __GFP_IO = 0x40;
         /// The allocator may call into filesystem code to free memory.
         const __GFP_FS = 0x80;
+        /// The caller wants a cache-cold page (it will not touch the
+        /// contents soon, e.g. a DMA target).
+        const __GFP_COLD = 0x100;
+        /// No warning if the allocation fails: the caller has a fallback.
+        const __GFP_NOWARN = 0x200;
+        /// Try hard, retrying reclaim for big orders too, but may fail.
+        const __GFP_REPEAT = 0x400;
+        /// Retry for ever: the caller cannot handle failure.
+        const __GFP_NOFAIL = 0x800;
+        /// Reclaim once, never retry and never invoke the OOM path.
+        const __GFP_NORETRY = 0x1000;
+        /// Hand the frames out filled with zeroes.
+        const __GFP_ZERO = 0x8000;
+        /// The page belongs to a cache a shrinker can drop (migrate type
+        /// reclaimable).
+        const __GFP_RECLAIMABLE = 0x8_0000;
+        /// The page's contents can be moved or dropped and read again: user
+        /// memory, page cache (migrate type movable).
+        const __GFP_MOVABLE = 0x10_0000;
     }
 }
 
@@ -67,6 +97,15 @@ impl GfpFlags {
     /// Memory for user space that the kernel never needs to address directly
     /// (process pages): may come from high memory.
     pub const GFP_HIGHUSER: GfpFlags = GfpFlags::GFP_USER.union(GfpFlags::__GFP_HIGHMEM);
+    /// `GFP_HIGHUSER` for pages that can be migrated: user memory and the
+    /// page cache.
+    pub const GFP_HIGHUSER_MOVABLE: GfpFlags = GfpFlags::GFP_HIGHUSER.union(GfpFlags::__GFP_MOVABLE);
+    /// May sleep and do I/O, but must not call into filesystems (code a
+    /// filesystem itself runs): reclaim without the OOM path.
+    pub const GFP_NOFS: GfpFlags = GfpFlags::__GFP_WAIT.union(GfpFlags::__GFP_IO);
+    /// Short-lived kernel allocations that a shrinker-backed cache could
+    /// give back (2.6.24's `GFP_TEMPORARY`): migrate type reclaimable.
+    pub const GFP_TEMPORARY: GfpFlags = GfpFlags::GFP_KERNEL.union(GfpFlags::__GFP_RECLAIMABLE);
     /// Memory that an ISA device must be able to reach.
     pub const GFP_DMA: GfpFlags = GfpFlags::__GFP_DMA;
 }
@@ -137,6 +176,9 @@ mod tests {
         assert_eq!(GfpFlags::GFP_USER.bits(), 0xd0);
         assert_eq!(GfpFlags::GFP_HIGHUSER.bits(), 0xd2);
         assert_eq!(GfpFlags::GFP_DMA.bits(), 0x01);
+        assert_eq!(GfpFlags::GFP_HIGHUSER_MOVABLE.bits(), 0x10_00d2);
+        assert_eq!(GfpFlags::GFP_NOFS.bits(), 0x50);
+        assert_eq!(GfpFlags::GFP_TEMPORARY.bits(), 0x8_00d0);
     }
 
     #[test]

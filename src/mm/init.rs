@@ -18,6 +18,11 @@
 //! 5. [`mm_init`] -> [`mem_init`]: every free memblock range is handed to
 //!    the buddy allocator (`set_highmem_pages_init`, `free_all_bootmem`),
 //!    then the totals and the virtual memory layout are printed.
+//! 6. The zone allocator's policy: the per-CPU page lists get their sizes
+//!    (`setup_per_cpu_pageset`), the watermarks and reserves are computed
+//!    (`init_per_zone_pages_min`), the page cache's shrinker is registered,
+//!    and the state of memory is printed as `/proc/buddyinfo`,
+//!    `/proc/zoneinfo`, `/proc/pagetypeinfo` and `/proc/vmstat` would show it.
 //!
 //! After step 5 memblock is history: the buddy allocator owns all free
 //! memory and memblock must not allocate again ([`after_bootmem`]).
@@ -26,6 +31,7 @@ use super::bootmem;
 use super::layout::{self, __pa, __va, MAXMEM_PFN, PAGE_OFFSET};
 use super::memblock::{BootMemoryEntry, MEMBLOCK, memblock_x86_fill};
 use super::mmzone::{CONTIG_PAGE_DATA, PgData, max_zone_pfns};
+use super::page_cache::PAGE_CACHE;
 use super::page::Page;
 use super::{PAGE_SHIFT, PAGE_SIZE, pfn_down, pfn_up};
 use crate::arch::x86::boot::BOOT_MAPPED_MB;
@@ -186,12 +192,42 @@ pub fn node() -> &'static PgData {
     super::mmzone::node_data().expect("zone_sizes_init() has run")
 }
 
-/// Step 5 (Linux `mm_init` in `init/main.c`): set up the kernel's memory
-/// allocators: the page allocator (`mem_init`), then vmalloc.  (Linux also
-/// starts the slab allocator here; this kernel has none.)
+/// Steps 5 and 6 (Linux `mm_init` in `init/main.c`, then
+/// `setup_per_cpu_pageset` and the `init_per_zone_pages_min` initcall): set
+/// up the kernel's memory allocators — the page allocator (`mem_init`),
+/// vmalloc, the per-CPU page lists and the watermarks.  (Linux also starts
+/// the slab allocator here; this kernel has none.)
 pub fn mm_init() {
     mem_init();
     super::vmalloc::vmalloc_init();
+    let node = node();
+    node.setup_per_cpu_pageset();
+    node.init_per_zone_pages_min();
+    node.register_shrinker(&PAGE_CACHE).expect("the first shrinker always fits");
+    log::info!("min_free_kbytes: {}", node.min_free_kbytes());
+    node.show_buddyinfo();
+    node.show_zoneinfo();
+    node.show_pagetypeinfo();
+    node.show_vmstat();
+}
+
+/// TSC cycles and pages of the two halves of `mem_init`, measured during
+/// boot: `free_all_bootmem` (low memory, in large blocks) and
+/// `set_highmem_pages_init` (high memory, page by page). Read by the
+/// benchmark kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootmemTiming {
+    pub free_all_bootmem_cycles: u64,
+    pub free_all_bootmem_pages: usize,
+    pub highmem_init_cycles: u64,
+    pub highmem_init_pages: usize,
+}
+
+static BOOTMEM_TIMING: spin::Once<BootmemTiming> = spin::Once::new();
+
+/// How long `mem_init` took to hand memory to the buddy allocator.
+pub fn bootmem_timing() -> Option<BootmemTiming> {
+    BOOTMEM_TIMING.get().copied()
 }
 
 /// Hands all free memory to the buddy allocator and reports (Linux
@@ -204,15 +240,22 @@ pub fn mem_init() {
     let node = node();
     {
         let memblock = MEMBLOCK.lock();
+        let start = cpu::rdtsc();
         bootmem::set_highmem_pages_init(node, memblock.free_mem_ranges());
-        bootmem::free_all_bootmem(node, memblock.free_mem_ranges());
+        let middle = cpu::rdtsc();
+        let low_pages = bootmem::free_all_bootmem(node, memblock.free_mem_ranges());
+        let end = cpu::rdtsc();
+        BOOTMEM_TIMING.call_once(|| BootmemTiming {
+            free_all_bootmem_cycles: end - middle,
+            free_all_bootmem_pages: low_pages,
+            highmem_init_cycles: middle - start,
+            highmem_init_pages: node.totalhigh_pages(),
+        });
     }
     AFTER_BOOTMEM.store(true, Ordering::Relaxed);
     log::info!("{}", MemInitInfo::gather(node));
     print_virtual_layout();
     check_layout();
-    node.show_buddyinfo();
-    node.show_zoneinfo();
 }
 
 /// The numbers of the `Memory:` line, in KiB (Linux `mem_init_print_info`).
@@ -361,6 +404,8 @@ mod tests {
     #[test_case]
     fn accounting_is_exact() {
         let node = node();
+        // Free pages waiting on per-CPU lists go back to the buddy first.
+        node.drain_all_pages();
         let memblock = MEMBLOCK.lock();
         let mut managed_total = 0;
         for zone_type in ZoneType::ALL {

@@ -113,19 +113,29 @@ fn page<'a>(map: &MemMap<'a>, pfn: usize) -> &'a Page {
 
 /// A doubly linked list of page frames threaded through their `lru` links
 /// (the list half of Linux's `struct free_area`, or of a per-CPU page list).
-#[derive(Debug, Default)]
+///
+/// The ends are stored as encoded PFNs ([`LIST_NONE`] for "none"), like the
+/// links themselves: a zone has `MAX_ORDER x MIGRATE_TYPES` free lists and
+/// every CPU a few more, so a list head is kept at 12 bytes.
+#[derive(Debug)]
 pub struct PageList {
-    head: Option<usize>,
-    tail: Option<usize>,
-    len: usize,
+    head: u32,
+    tail: u32,
+    len: u32,
+}
+
+impl Default for PageList {
+    fn default() -> Self {
+        PageList::new()
+    }
 }
 
 impl PageList {
     /// An empty list (Linux `INIT_LIST_HEAD`).
     pub const fn new() -> Self {
         PageList {
-            head: None,
-            tail: None,
+            head: LIST_NONE,
+            tail: LIST_NONE,
             len: 0,
         }
     }
@@ -138,12 +148,17 @@ impl PageList {
 
     /// Number of pages on the list.
     pub const fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// The PFN at the head (the one [`PageList::pop_front`] would take).
-    pub const fn front(&self) -> Option<usize> {
-        self.head
+    pub fn front(&self) -> Option<usize> {
+        decode(self.head)
+    }
+
+    /// The PFN at the tail (the one [`PageList::pop_back`] would take).
+    pub fn back(&self) -> Option<usize> {
+        decode(self.tail)
     }
 
     /// Put `pfn` at the head of the list: it will be taken first
@@ -152,12 +167,12 @@ impl PageList {
     pub fn add(&mut self, pfn: usize, map: &MemMap<'_>) {
         let links = &page(map, pfn).lru;
         links.set_prev(None);
-        links.set_next(self.head);
-        match self.head {
+        links.set_next(self.front());
+        match self.front() {
             Some(old_head) => page(map, old_head).lru.set_prev(Some(pfn)),
-            None => self.tail = Some(pfn),
+            None => self.tail = encode(Some(pfn)),
         }
-        self.head = Some(pfn);
+        self.head = encode(Some(pfn));
         self.len += 1;
     }
 
@@ -167,12 +182,12 @@ impl PageList {
     pub fn add_tail(&mut self, pfn: usize, map: &MemMap<'_>) {
         let links = &page(map, pfn).lru;
         links.set_next(None);
-        links.set_prev(self.tail);
-        match self.tail {
+        links.set_prev(self.back());
+        match self.back() {
             Some(old_tail) => page(map, old_tail).lru.set_next(Some(pfn)),
-            None => self.head = Some(pfn),
+            None => self.head = encode(Some(pfn)),
         }
-        self.tail = Some(pfn);
+        self.tail = encode(Some(pfn));
         self.len += 1;
     }
 
@@ -183,17 +198,17 @@ impl PageList {
         let links = &page(map, pfn).lru;
         let (prev, next) = (links.prev(), links.next());
         debug_assert!(
-            (prev.is_some() || self.head == Some(pfn))
-                && (next.is_some() || self.tail == Some(pfn)),
+            (prev.is_some() || self.front() == Some(pfn))
+                && (next.is_some() || self.back() == Some(pfn)),
             "list_del: pfn {pfn:#x} is not on this list"
         );
         match prev {
             Some(prev) => page(map, prev).lru.set_next(next),
-            None => self.head = next,
+            None => self.head = encode(next),
         }
         match next {
             Some(next) => page(map, next).lru.set_prev(prev),
-            None => self.tail = prev,
+            None => self.tail = encode(prev),
         }
         links.set_prev(None);
         links.set_next(None);
@@ -203,7 +218,7 @@ impl PageList {
     /// Unlink and return the head (the most recently [`add`](PageList::add)ed
     /// page: cache-hot).
     pub fn pop_front(&mut self, map: &MemMap<'_>) -> Option<usize> {
-        let pfn = self.head?;
+        let pfn = self.front()?;
         self.del(pfn, map);
         Some(pfn)
     }
@@ -211,7 +226,7 @@ impl PageList {
     /// Unlink and return the tail (the page that has waited longest:
     /// cache-cold).
     pub fn pop_back(&mut self, map: &MemMap<'_>) -> Option<usize> {
-        let pfn = self.tail?;
+        let pfn = self.back()?;
         self.del(pfn, map);
         Some(pfn)
     }
@@ -224,8 +239,8 @@ impl PageList {
     pub fn iter<'m>(&self, map: &MemMap<'m>) -> Iter<'m> {
         Iter {
             map: *map,
-            next: self.head,
-            remaining: self.len,
+            next: self.front(),
+            remaining: self.len(),
         }
     }
 }

@@ -44,9 +44,13 @@
 //!   hole in the physical address space still has descriptors; they stay
 //!   reserved forever. So [`PgData::pfn_valid`] is just "inside the map".
 //! * No `ZONE_MOVABLE` (optional in Linux, for memory hot-remove) and no
-//!   `ZONE_DMA32` (64-bit only). No watermarks, per-CPU lists or
-//!   migratetypes yet: later issues add them. [`FreeArea`]
-//!   holds one list now and will hold one per migratetype then.
+//!   `ZONE_DMA32` (64-bit only). The zone's watermarks and `lowmem_reserve`
+//!   are computed in `watermark.rs`, its per-CPU lists live in the node
+//!   (`percpu_pages.rs`), and [`FreeArea`] holds one list per migrate type
+//!   (`migratetype.rs`).
+//! * Linux globals of the zone allocator (`min_free_kbytes`, the shrinker
+//!   and OOM notifier lists, `page_group_by_mobility_disabled`) are kept in
+//!   [`PgData`] too, for the same reason.
 //! * `totalram_pages` / `totalhigh_pages` are Linux globals; we keep them in
 //!   [`PgData`] so that host tests can build several independent nodes.
 //! * `managed_pages` is counted from 0 by `mem_init` (see `bootmem.rs`);
@@ -54,14 +58,21 @@
 //!   (Linux 3.x also subtracts the pages `mem_map` itself occupies).
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
 use super::gfp::{GfpFlags, Zonelist, build_zonelists, gfp_zone};
 use super::list::{LIST_NONE, PageList};
+use super::migratetype::{MIGRATE_TYPES, MigrateType, PAGEBLOCK_NR_PAGES, init_pageblock_migratetypes};
+use super::oom_kill::OomNotifierList;
 use super::page::{MemMap, Page};
+use super::percpu_pages::PerCpuPageset;
+use super::vmscan::{KswapdHook, ShrinkerList};
+use super::vmstat::VmEvents;
 use super::{MAX_ORDER, PAGE_SHIFT, pfn_phys};
+use crate::mm::layout::NR_CPUS;
+use crate::percpu::PerCpu;
 
 /// The zones of a node (Linux `enum zone_type`). The value is the zone's
 /// index in [`PgData::node_zones`] and in the zone link of `page->flags`.
@@ -119,19 +130,24 @@ pub fn max_zone_pfns(max_low_pfn: usize, max_pfn: usize) -> [usize; MAX_NR_ZONES
 /// The free blocks of one order in one zone (Linux `struct free_area`).
 #[derive(Debug)]
 pub struct FreeArea {
-    /// The free blocks of this order, linked through the `lru` of each block's
-    /// first page. (A later issue splits this into one list per migratetype.)
-    pub(super) free_list: PageList,
-    /// Number of blocks (not pages) on `free_list`.
+    /// The free blocks of this order, one list per migrate type, linked
+    /// through the `lru` of each block's first page (see `migratetype.rs`).
+    pub(super) free_list: [PageList; MIGRATE_TYPES],
+    /// Number of blocks (not pages) on all of `free_list`.
     pub(super) nr_free: usize,
 }
 
 impl FreeArea {
     const fn new() -> Self {
         FreeArea {
-            free_list: PageList::new(),
+            free_list: [const { PageList::new() }; MIGRATE_TYPES],
             nr_free: 0,
         }
+    }
+
+    /// Number of free blocks of this order on the `migratetype` list.
+    pub fn nr_free_of_type(&self, migratetype: MigrateType) -> usize {
+        self.free_list[migratetype as usize].len()
     }
 
     /// Number of free blocks of this order.
@@ -170,9 +186,31 @@ pub struct Zone {
     /// Pages the allocator found corrupt when handing them out and retired:
     /// they are marked reserved and never reused (see `page_alloc.rs`).
     pub(super) nr_bad_pages: usize,
+    /// The watermarks (2.6's `zone->pages_min/low/high`, see
+    /// `watermark.rs`): below `pages_low` the allocator wakes kswapd, below
+    /// `pages_min` only `__GFP_HIGH`, atomic and memory-releasing requests
+    /// may allocate, and kswapd works until `pages_high` pages are free.
+    /// All 0 until `init_per_zone_pages_min` runs.
+    pub(super) pages_min: usize,
+    /// See `pages_min`.
+    pub(super) pages_low: usize,
+    /// See `pages_min`.
+    pub(super) pages_high: usize,
+    /// `zone->lowmem_reserve[k]`: pages this zone keeps back from requests
+    /// whose zonelist starts at zone `k` (they could have been served
+    /// higher up). 0 for `k` at or below this zone. See `watermark.rs`.
+    pub(super) lowmem_reserve: [usize; MAX_NR_ZONES],
+    /// The zone's event counters that are counted under `zone->lock`
+    /// (fallbacks, steals, order > 0 frees); the per-CPU pagesets hold the
+    /// rest (see `vmstat.rs`).
+    pub(super) vm_events: VmEvents,
     /// The zone's part of `mem_map` (2.6's `zone->zone_mem_map`): index
     /// `pfn - zone_start_pfn`.
     pub(super) zone_mem_map: &'static [Page],
+    /// The whole node's `mem_map` (Linux reaches it through
+    /// `zone->zone_pgdat`): the pageblock types live in the first descriptor
+    /// of each pageblock, which may precede the zone's start.
+    pub(super) node_mem_map: &'static [Page],
 }
 
 impl Zone {
@@ -181,6 +219,7 @@ impl Zone {
         zone_start_pfn: usize,
         present_pages: usize,
         zone_mem_map: &'static [Page],
+        node_mem_map: &'static [Page],
     ) -> Self {
         Zone {
             name: zone_type.name(),
@@ -192,7 +231,13 @@ impl Zone {
             free_area: [const { FreeArea::new() }; MAX_ORDER],
             free_pages: 0,
             nr_bad_pages: 0,
+            pages_min: 0,
+            pages_low: 0,
+            pages_high: 0,
+            lowmem_reserve: [0; MAX_NR_ZONES],
+            vm_events: VmEvents::new(),
             zone_mem_map,
+            node_mem_map,
         }
     }
 
@@ -251,6 +296,31 @@ impl Zone {
     /// Pages retired as corrupt.
     pub fn nr_bad_pages(&self) -> usize {
         self.nr_bad_pages
+    }
+
+    /// `zone->pages_min`.
+    pub fn pages_min(&self) -> usize {
+        self.pages_min
+    }
+
+    /// `zone->pages_low`.
+    pub fn pages_low(&self) -> usize {
+        self.pages_low
+    }
+
+    /// `zone->pages_high`.
+    pub fn pages_high(&self) -> usize {
+        self.pages_high
+    }
+
+    /// `zone->lowmem_reserve[classzone]`.
+    pub fn lowmem_reserve(&self, classzone: ZoneType) -> usize {
+        self.lowmem_reserve[classzone as usize]
+    }
+
+    /// The free area of `order` (`zone->free_area[order]`).
+    pub fn free_area(&self, order: usize) -> &FreeArea {
+        &self.free_area[order]
     }
 
     /// Does the zone have any RAM? (Linux `populated_zone`)
@@ -357,6 +427,29 @@ pub struct PgData {
     /// How many bad-page reports were issued (Linux taints the kernel with
     /// `TAINT_BAD_PAGE` instead).
     pub(super) nr_bad_page_reports: AtomicUsize,
+    /// Each zone's per-CPU page lists and event counters (2.6's
+    /// `zone->pageset[NR_CPUS]`, see `percpu_pages.rs`). They live outside
+    /// the zone's lock on purpose: that is what makes them cheap.
+    pub(super) pageset: [PerCpu<Mutex<PerCpuPageset>>; MAX_NR_ZONES],
+    /// The reserve the watermarks are derived from, in KiB (Linux sysctl
+    /// `vm.min_free_kbytes`); set by `init_per_zone_pages_min`.
+    pub(super) min_free_kbytes: AtomicUsize,
+    /// Linux global `page_group_by_mobility_disabled`: with too little
+    /// memory for grouping by mobility to pay off, every request is
+    /// unmovable (see `migratetype.rs`).
+    pub(super) page_group_by_mobility_disabled: AtomicBool,
+    /// The registered shrinkers (Linux global `shrinker_list`, see
+    /// `vmscan.rs`).
+    pub(super) shrinkers: Mutex<ShrinkerList>,
+    /// The background reclaimer `wakeup_kswapd` calls, if one is
+    /// registered (see `vmscan.rs`).
+    pub(super) kswapd_hook: Mutex<Option<KswapdHook>>,
+    /// The registered OOM notifiers (Linux `oom_notify_list`, see
+    /// `oom_kill.rs`).
+    pub(super) oom_notifiers: Mutex<OomNotifierList>,
+    /// `current->flags` of whatever runs on each CPU (`PF_MEMALLOC`): there
+    /// are no tasks yet, so each CPU has a flag word (see `vmscan.rs`).
+    pub(super) current_flags: PerCpu<AtomicU32>,
 }
 
 impl PgData {
@@ -439,6 +532,7 @@ impl PgData {
                 start,
                 ram.present_pages[i],
                 &node_mem_map[start..end],
+                node_mem_map,
             ))
         });
 
@@ -450,9 +544,14 @@ impl PgData {
                 .unwrap_or(ZoneType::HighMem);
             memmap_init_page(page, zone_type);
         }
+        // Every pageblock starts movable, so boot memory lands on the movable
+        // lists (Linux memmap_init_zone).
+        init_pageblock_migratetypes(&MemMap::new(0, node_mem_map), MigrateType::Movable);
 
         // Step 4.
         let node_zonelists = build_zonelists(|zone| ram.present_pages[zone as usize] != 0);
+        let total_pages: usize = ram.present_pages.iter().sum();
+        let mobility_disabled = total_pages < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES;
         let pgdat = PgData {
             node_zones,
             node_zonelists,
@@ -466,8 +565,22 @@ impl PgData {
             totalhigh_pages: AtomicUsize::new(0),
             reset_managed_pages_done: AtomicBool::new(false),
             nr_bad_page_reports: AtomicUsize::new(0),
+            pageset: [const { PerCpu::new([const { Mutex::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) };
+                MAX_NR_ZONES],
+            min_free_kbytes: AtomicUsize::new(0),
+            page_group_by_mobility_disabled: AtomicBool::new(mobility_disabled),
+            shrinkers: Mutex::new(ShrinkerList::new()),
+            kswapd_hook: Mutex::new(None),
+            oom_notifiers: Mutex::new(OomNotifierList::new()),
+            current_flags: PerCpu::new([const { AtomicU32::new(0) }; NR_CPUS]),
         };
         pgdat.print_zone_ranges();
+        // Linux prints this line from build_all_zonelists.
+        log::info!(
+            "Built 1 zonelists in Zone order, mobility grouping {}.  Total pages: {}",
+            if mobility_disabled { "off" } else { "on" },
+            total_pages
+        );
         log::info!("On node 0 totalpages: {}", pgdat.node_present_pages);
         for zone in &pgdat.node_zones {
             let zone = zone.lock();
@@ -589,37 +702,6 @@ impl PgData {
                 zone.buddyinfo_line()
             };
             log::info!("{line}");
-        }
-    }
-
-    /// Print a `/proc/zoneinfo`-style summary of each populated zone (Linux
-    /// `zoneinfo_show_print`, the parts we have).
-    pub fn show_zoneinfo(&self) {
-        for zone in &self.node_zones {
-            // Copy the numbers out so that nothing is printed under the lock.
-            let (name, free, spanned, present, managed, bad, start_pfn) = {
-                let zone = zone.lock();
-                if !zone.is_populated() {
-                    continue;
-                }
-                let z = &*zone;
-                (
-                    z.name,
-                    z.free_pages,
-                    z.spanned_pages,
-                    z.present_pages,
-                    z.managed_pages,
-                    z.nr_bad_pages,
-                    z.zone_start_pfn,
-                )
-            };
-            log::info!("Node 0, zone {name:>8}");
-            log::info!("  pages free     {free}");
-            log::info!("        spanned  {spanned}");
-            log::info!("        present  {present}");
-            log::info!("        managed  {managed}");
-            log::info!("  nr_bad_pages   {bad}");
-            log::info!("  start_pfn:           {start_pfn}");
         }
     }
 }

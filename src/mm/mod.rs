@@ -32,12 +32,20 @@
 //! | `list.rs`     | `include/linux/list.h` (for `page->lru`)  | intrusive page lists |
 //! | `mmzone.rs`   | `include/linux/mmzone.h`, `free_area_init_node` | zones, `pg_data_t` |
 //! | `gfp.rs`      | `include/linux/gfp.h`                     | allocation flags |
-//! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator |
+//! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator, `__alloc_pages` and its passes |
+//! | `migratetype.rs`| `mm/page_alloc.c`, `pageblock-flags.h`  | grouping pages by mobility, fallbacks |
+//! | `watermark.rs`| `mm/page_alloc.c`                         | `min_free_kbytes`, watermarks, `lowmem_reserve` |
+//! | `percpu_pages.rs`| `mm/page_alloc.c`, `mmzone.h`          | per-CPU page lists (hot/cold, refill, spill, drain) |
+//! | `vmscan.rs`   | `mm/vmscan.c`                             | shrinkers, direct reclaim, kswapd wake-ups, `PF_MEMALLOC` |
+//! | `page_cache.rs`| `mm/filemap.c`, `mm/swap.c`              | a reclaimable cache of clean pages |
+//! | `oom_kill.rs` | `mm/oom_kill.c`                           | `out_of_memory`, `show_free_areas` |
+//! | `vmstat.rs`   | `mm/vmstat.c`                             | counters, `/proc/zoneinfo`, `/proc/vmstat`, `/proc/pagetypeinfo` |
 //! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
 //! | `highmem.rs`  | `mm/highmem.c`                            | `kmap`/`kunmap`, pkmap counts, `page_address_htable` |
 //! | `vmalloc.rs`  | `mm/vmalloc.c`                            | `vmalloc`/`vfree`, guard pages |
 //! | `direct_map.rs`| `include/linux/mm.h`, `asm/page.h` | `page_address`, `virt_to_page`, `__get_free_pages` (kernel only) |
 //! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
+//! | `kernel_test_support.rs` | — | helpers of the in-kernel allocator tests (test kernels only) |
 
 /// log2 of the page size: i386 without PAE uses 4 KiB pages.
 pub const PAGE_SHIFT: u32 = 12;
@@ -69,6 +77,13 @@ pub mod list;
 pub mod mmzone;
 pub mod gfp;
 pub mod page_alloc;
+pub mod migratetype;
+pub mod watermark;
+pub mod percpu_pages;
+pub mod vmscan;
+pub mod page_cache;
+pub mod oom_kill;
+pub mod vmstat;
 pub mod vmalloc;
 pub mod highmem;
 pub mod bootmem;
@@ -76,3 +91,5 @@ pub mod bootmem;
 pub mod direct_map;
 #[cfg(target_os = "none")]
 pub mod init;
+#[cfg(all(test, target_os = "none"))]
+mod kernel_test_support;

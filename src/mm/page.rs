@@ -35,6 +35,10 @@
 //!   accessed with `Relaxed` ordering: the lock already orders them.
 //! * The list links in `lru` are PFNs (`u32`), not pointers, so the list code
 //!   stays safe Rust (see `list.rs`).
+//! * Besides the zone link, `flags` holds two small fields Linux keeps
+//!   elsewhere: the migrate type of the free list a free page is on, and, in
+//!   a pageblock's first descriptor, the pageblock's migrate type (see
+//!   `migratetype.rs`).
 //! * Only two `PG_*` bits are defined, because only two are used so far:
 //!   `PG_reserved` and `PG_buddy`. They sit at the bit positions Linux
 //!   2.6.19–2.6.22 used (10 and 19), so a `flags` value in our log reads like
@@ -46,6 +50,7 @@ use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use bitflags::bitflags;
 
 use super::list::ListHead;
+use super::migratetype::{MIGRATE_TYPES, MigrateType};
 use super::mmzone::ZoneType;
 
 bitflags! {
@@ -70,6 +75,18 @@ bitflags! {
     }
 }
 
+/// Width of the field of `flags` that names the free list a free page sits
+/// on (see [`Page::get_freepage_migratetype`]): two bits for four
+/// migratetypes.
+const MIGRATETYPE_WIDTH: u32 = 2;
+/// Position of that field: just below the zone link, far from the `PG_*` bits.
+const MIGRATETYPE_PGSHIFT: u32 = ZONES_PGSHIFT - MIGRATETYPE_WIDTH;
+/// Mask of the migratetype field after shifting it down.
+const MIGRATETYPE_MASK: u32 = (1 << MIGRATETYPE_WIDTH) - 1;
+/// Position of the pageblock's migrate type, kept in the descriptor of the
+/// pageblock's first frame (see [`Page::pageblock_migratetype_bits`]).
+const PAGEBLOCK_PGSHIFT: u32 = MIGRATETYPE_PGSHIFT - MIGRATETYPE_WIDTH;
+
 /// Number of high bits of `flags` that hold the zone index (Linux `ZONES_WIDTH`):
 /// two bits are enough for three zones.
 const ZONES_WIDTH: u32 = 2;
@@ -79,8 +96,10 @@ const ZONES_PGSHIFT: u32 = u32::BITS - ZONES_WIDTH;
 /// Mask of the zone index after shifting it down (Linux `ZONES_MASK`).
 const ZONES_MASK: u32 = (1 << ZONES_WIDTH) - 1;
 
-// The zone link and the PG_* bits must not overlap.
-const _: () = assert!(PageFlags::all().bits() >> ZONES_PGSHIFT == 0);
+// The zone link, the migratetype field and the PG_* bits must not overlap,
+// and the field must hold every migratetype.
+const _: () = assert!(PageFlags::all().bits() >> PAGEBLOCK_PGSHIFT == 0);
+const _: () = assert!(MIGRATE_TYPES <= 1 << MIGRATETYPE_WIDTH);
 
 /// `_mapcount` value of a frame that no page table maps (Linux initialises
 /// `_mapcount` to -1 so that "first mapping" is the transition to 0).
@@ -227,6 +246,57 @@ impl Page {
             .flags
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |flags| {
                 Some((flags & !(ZONES_MASK << ZONES_PGSHIFT)) | link)
+            });
+    }
+
+    /// The free list this free page (the head of a free block, or a page on
+    /// a per-CPU list) belongs to (Linux 3.8+ `get_freepage_migratetype`).
+    ///
+    /// Linux's `list_del` needs no list head, so Linux can take a buddy off
+    /// "whatever list it is on". Our lists keep their head, length and ends
+    /// in the [`PageList`](super::list::PageList), so the allocator must know
+    /// *which* `free_list[migratetype]` holds a block: it records it here,
+    /// in two spare bits of `flags`, whenever it puts a page on a list.
+    /// Meaningless for a page in use.
+    pub fn get_freepage_migratetype(&self) -> MigrateType {
+        MigrateType::from_index(
+            ((self.flags.load(Ordering::Relaxed) >> MIGRATETYPE_PGSHIFT) & MIGRATETYPE_MASK) as usize,
+        )
+    }
+
+    /// Record the free list a free page is put on (Linux 3.8+
+    /// `set_freepage_migratetype`); see [`Page::get_freepage_migratetype`].
+    pub fn set_freepage_migratetype(&self, migratetype: MigrateType) {
+        let field = (migratetype as u32) << MIGRATETYPE_PGSHIFT;
+        let _ = self
+            .flags
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |flags| {
+                Some((flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | field)
+            });
+    }
+
+    /// The migrate type of the pageblock this frame starts (see
+    /// `migratetype.rs`). Linux keeps a separate bitmap per zone
+    /// (`zone->pageblock_flags`); we have no heap to size one at boot, but
+    /// every pageblock's first frame has a descriptor with two spare bits.
+    /// Meaningless on any other frame. Read without locks, written under
+    /// the zone lock, like Linux's bitmap.
+    #[doc(alias = "get_pageblock_flags_group")]
+    pub fn pageblock_migratetype_bits(&self) -> MigrateType {
+        MigrateType::from_index(
+            ((self.flags.load(Ordering::Relaxed) >> PAGEBLOCK_PGSHIFT) & MIGRATETYPE_MASK) as usize,
+        )
+    }
+
+    /// Set the migrate type of the pageblock this frame starts (Linux
+    /// `set_pageblock_flags_group`).
+    #[doc(alias = "set_pageblock_flags_group")]
+    pub fn set_pageblock_migratetype_bits(&self, migratetype: MigrateType) {
+        let field = (migratetype as u32) << PAGEBLOCK_PGSHIFT;
+        let _ = self
+            .flags
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |flags| {
+                Some((flags & !(MIGRATETYPE_MASK << PAGEBLOCK_PGSHIFT)) | field)
             });
     }
 
@@ -413,6 +483,15 @@ mod tests {
         assert_eq!(page.raw_flags(), 2 << 30);
         page.set_page_zone(ZoneType::Normal);
         assert!(!page.is_highmem());
+        // The free-list field sits between them and disturbs neither.
+        for migratetype in MigrateType::ALL {
+            page.set_freepage_migratetype(migratetype);
+            page.set_pageblock_migratetype_bits(MigrateType::from_index(3 - migratetype as usize));
+            assert_eq!(page.get_freepage_migratetype(), migratetype);
+            assert_eq!(page.pageblock_migratetype_bits() as usize, 3 - migratetype as usize);
+            assert_eq!(page.page_zonenum(), ZoneType::Normal);
+            assert_eq!(page.flags(), PageFlags::empty());
+        }
     }
 
     #[test]

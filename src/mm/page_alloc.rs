@@ -23,8 +23,9 @@
 //!   free lists it had before anything was allocated.
 //!
 //! On top of the algorithm sit the entry points kernel code calls:
-//! [`PgData::alloc_pages`] / [`PgData::__alloc_pages`] (walk the zonelist of
-//! the request's GFP class, lock each zone in turn, take a block) and
+//! [`PgData::alloc_pages`] / [`PgData::__alloc_pages`] (scan the zonelist of
+//! the request's GFP class with lower and lower watermarks, wake kswapd,
+//! reclaim, and as a last resort report OOM; see its doc) and
 //! [`PgData::__free_pages`] (drop a reference; on the last one, give the
 //! block back), and the checks that keep a buggy caller from corrupting the
 //! free lists ([`free_pages_check`], `PgData::prep_new_page`,
@@ -49,11 +50,12 @@
 //!   a `MAX_ORDER`-aligned boundary because it steps through `zone_mem_map`
 //!   with pointers. With absolute PFNs the arithmetic is identical and the
 //!   buddy is simply a PFN the zone may or may not cover.
-//! * No watermarks, no kswapd/reclaim, no per-CPU page lists, no
-//!   migratetypes: later issues add them. The shapes are ready for them:
-//!   `buffered_rmqueue` is where the per-CPU lists plug in, the zonelist walk
-//!   in `__alloc_pages` is where the watermark checks go, and `__free_pages`
-//!   is where order-0 frees will be diverted to the per-CPU lists.
+//! * The policy around the buddy core has files of its own: watermarks and
+//!   `lowmem_reserve` (`watermark.rs`), per-CPU page lists
+//!   (`percpu_pages.rs`), migrate types and fallbacks (`migratetype.rs`),
+//!   reclaim (`vmscan.rs`), OOM (`oom_kill.rs`), counters (`vmstat.rs`).
+//!   This file keeps the buddy algorithm, `buffered_rmqueue`, and the
+//!   passes of `__alloc_pages` that tie them together.
 //! * The work of `prep_new_page` is done while the zone lock is dropped (as in
 //!   Linux), but retiring a bad block takes the lock again to count it.
 //! * Bad pages, with an outcome defined for every case (Linux only promises
@@ -73,15 +75,22 @@
 //!   which only the kernel proper can compute (`page_address`, the direct
 //!   map at `PAGE_OFFSET`). They are left to the integrator, as thin wrappers
 //!   around [`PgData::alloc_pages`] and [`PgData::__free_pages`].
-//! * `__GFP_ZERO` likewise needs the page contents; see `gfp.rs`.
+//! * `__GFP_ZERO` needs the page contents: `prep_new_page` asks the arch
+//!   code (`arch::current::highpage::clear_highpage`) to clear each frame.
 
 use core::fmt;
 use core::sync::atomic::Ordering;
 
 use super::MAX_ORDER;
 use super::gfp::{GfpFlags, Zonelist};
+use super::migratetype::{MIGRATE_RESERVE, MigrateType, allocflags_to_migratetype};
 use super::mmzone::{PgData, Zone, ZoneType};
 use super::page::Page;
+use super::vmscan::TaskFlags;
+use super::vmstat::VmEventItem;
+use super::watermark::AllocFlags;
+use crate::arch::current::highpage::clear_highpage;
+use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
 
 /// The PFN of the buddy of the order-`order` block at `pfn` (Linux
 /// `__find_buddy_index`): the two halves of an order-`order + 1` block
@@ -105,14 +114,14 @@ const fn is_aligned(pfn: usize, order: usize) -> bool {
 /// Mark `page` as the head of a free block of `order` (Linux
 /// `set_page_order`): the order goes into `private`, then `PG_buddy` says
 /// that `private` means "order".
-fn set_page_order(page: &Page, order: usize) {
+pub(super) fn set_page_order(page: &Page, order: usize) {
     page.set_page_private(order as u32);
     page.set_buddy();
 }
 
 /// Undo [`set_page_order`] when a block leaves the free lists (Linux
 /// `rmv_page_order`).
-fn rmv_page_order(page: &Page) {
+pub(super) fn rmv_page_order(page: &Page) {
     page.clear_buddy();
     page.set_page_private(0);
 }
@@ -142,7 +151,7 @@ impl Zone {
     /// The descriptor of a PFN the zone's own bookkeeping produced (a block on
     /// a free list, a block being split or merged). Such PFNs are inside the
     /// zone by construction, so a miss would be a bug in this file.
-    fn zone_page(&self, pfn: usize) -> &'static Page {
+    pub(super) fn zone_page(&self, pfn: usize) -> &'static Page {
         &self.zone_mem_map[pfn - self.zone_start_pfn]
     }
 
@@ -181,9 +190,11 @@ impl Zone {
     ///   lower of the two PFNs.
     ///
     /// Finally mark the head with its order and `PG_buddy` and put it at the
-    /// head of its list (Linux `list_add`: the most recently freed block is
-    /// the next one reused, while its cache lines may still be warm).
-    pub(super) fn __free_one_page(&mut self, mut pfn: usize, mut order: usize) {
+    /// head of the `migratetype` list of its order (Linux `list_add`: the most
+    /// recently freed block is the next one reused, while its cache lines may
+    /// still be warm). The buddies merged on the way may have sat on other
+    /// types' lists: each is taken off the list its head records.
+    pub(super) fn __free_one_page(&mut self, mut pfn: usize, mut order: usize, migratetype: MigrateType) {
         let map = self.mem_map();
         self.free_pages += 1 << order;
         while order < MAX_ORDER - 1 {
@@ -191,16 +202,19 @@ impl Zone {
             if !self.page_is_buddy(buddy_pfn, order) {
                 break;
             }
+            let buddy = self.zone_page(buddy_pfn);
             let area = &mut self.free_area[order];
-            area.free_list.del(buddy_pfn, &map);
+            area.free_list[buddy.get_freepage_migratetype() as usize].del(buddy_pfn, &map);
             area.nr_free -= 1;
-            rmv_page_order(self.zone_page(buddy_pfn));
+            rmv_page_order(buddy);
             pfn = combined_pfn(pfn, order);
             order += 1;
         }
-        set_page_order(self.zone_page(pfn), order);
+        let head = self.zone_page(pfn);
+        set_page_order(head, order);
+        head.set_freepage_migratetype(migratetype);
         let area = &mut self.free_area[order];
-        area.free_list.add(pfn, &map);
+        area.free_list[migratetype as usize].add(pfn, &map);
         area.nr_free += 1;
     }
 
@@ -214,39 +228,40 @@ impl Zone {
     /// 17 to `free_area[0]`, and PFN 16 is returned.
     ///
     /// The split-off halves were already counted in `free_pages` and stay
-    /// free, so the counter does not change here.
-    pub(super) fn expand(&mut self, pfn: usize, low: usize, high: usize) {
+    /// free, so the counter does not change here. They go on the
+    /// `migratetype` lists.
+    pub(super) fn expand(&mut self, pfn: usize, low: usize, high: usize, migratetype: MigrateType) {
         let map = self.mem_map();
         for order in (low..high).rev() {
             let upper_half_pfn = pfn + (1 << order);
             let area = &mut self.free_area[order];
-            area.free_list.add(upper_half_pfn, &map);
+            area.free_list[migratetype as usize].add(upper_half_pfn, &map);
             area.nr_free += 1;
-            set_page_order(self.zone_page(upper_half_pfn), order);
+            let upper_half = self.zone_page(upper_half_pfn);
+            set_page_order(upper_half, order);
+            upper_half.set_freepage_migratetype(migratetype);
         }
     }
 
-    /// Take a free block of `order` out of the zone, splitting a bigger one if
-    /// needed (Linux `__rmqueue`); the zone lock must be held. Returns the
-    /// block's first PFN (Linux returns its `struct page`).
+    /// Take a free block of `order` out of the zone for a request of type
+    /// `migratetype`, splitting a bigger one if needed (Linux `__rmqueue`);
+    /// the zone lock must be held. Returns the block's first PFN (Linux
+    /// returns its `struct page`).
     ///
-    /// Smallest sufficient order first: splitting a big block when a small
-    /// one would do destroys contiguity that a later big request may need.
-    /// The block taken from a list is its head, the most recently freed.
-    pub(super) fn __rmqueue(&mut self, order: usize) -> Option<usize> {
-        let map = self.mem_map();
-        for current_order in order..MAX_ORDER {
-            let area = &mut self.free_area[current_order];
-            let Some(pfn) = area.free_list.pop_front(&map) else {
-                continue;
-            };
-            area.nr_free -= 1;
-            rmv_page_order(self.zone_page(pfn));
-            self.free_pages -= 1 << order;
-            self.expand(pfn, order, current_order);
-            return Some(pfn);
-        }
-        None
+    /// Three tries, as in Linux since 2.6.24 (see `migratetype.rs`):
+    /// 1. the request's own lists, smallest sufficient order first
+    ///    (splitting a big block when a small one would do destroys
+    ///    contiguity that a later big request may need; the block taken from
+    ///    a list is its head, the most recently freed);
+    /// 2. the other types' lists, largest block first (`__rmqueue_fallback`);
+    /// 3. the reserve pageblocks.
+    ///
+    /// So the request fails only if the zone has no free block of `order`
+    /// or more at all.
+    pub(super) fn __rmqueue(&mut self, order: usize, migratetype: MigrateType) -> Option<usize> {
+        self.__rmqueue_smallest(order, migratetype)
+            .or_else(|| self.__rmqueue_fallback(order, migratetype))
+            .or_else(|| self.__rmqueue_smallest(order, MIGRATE_RESERVE))
     }
 
     /// Take a block that failed `PgData::prep_new_page` out of circulation
@@ -273,10 +288,11 @@ impl Zone {
     /// held (it is, through the guard this is called on). Used by the host
     /// property tests after every step and by the kernel's own tests.
     ///
-    /// For every block on `free_area[order]`:
-    /// * the list links agree in both directions and the walk ends after
-    ///   exactly `free_list.len()` == `nr_free` entries (so no block is on
-    ///   the list twice and the list has no cycle);
+    /// For every block on `free_area[order].free_list[migratetype]`:
+    /// * the list links agree in both directions and each walk ends after
+    ///   exactly `free_list.len()` entries, which add up to `nr_free` (so no
+    ///   block is on a list twice and no list has a cycle);
+    /// * the head records that it is on this `migratetype`'s list;
     /// * the block is aligned to `order` and lies entirely inside the zone;
     /// * its head carries `PG_buddy` and `private == order`;
     /// * every page of it looks free: count 0, unmapped, not reserved, linked
@@ -301,11 +317,13 @@ impl Zone {
         let mut free_pages = 0;
         let mut nr_blocks = 0;
         for (order, area) in self.free_area.iter().enumerate() {
-            let mut walk = area.free_list.iter(&map);
+          let mut nr_walked = 0;
+          for (migratetype, free_list) in MigrateType::ALL.into_iter().zip(&area.free_list) {
+            let mut walk = free_list.iter(&map);
             let mut expected_prev = None;
-            let mut nr_walked = 0;
+            let mut nr_walked_on_list = 0;
             for (pfn, prev) in walk.by_ref() {
-                nr_walked += 1;
+                nr_walked_on_list += 1;
                 if prev != expected_prev {
                     return error(
                         order,
@@ -327,6 +345,9 @@ impl Zone {
                         Some(pfn),
                         "free block head lacks PG_buddy or has the wrong order",
                     );
+                }
+                if head.get_freepage_migratetype() != migratetype {
+                    return error(order, Some(pfn), "free block on another migratetype's list than it records");
                 }
                 for (i, page) in self.zone_mem_map[pfn - self.zone_start_pfn..][..1 << order]
                     .iter()
@@ -352,13 +373,15 @@ impl Zone {
                     return error(order, Some(pfn), "two free buddies left unmerged");
                 }
             }
-            if walk.dangling().is_some() || nr_walked != area.free_list.len() {
+            if walk.dangling().is_some() || nr_walked_on_list != free_list.len() {
                 return error(
                     order,
                     walk.dangling(),
                     "free list links disagree with its length",
                 );
             }
+            nr_walked += nr_walked_on_list;
+          }
             if nr_walked != area.nr_free {
                 return error(order, None, "nr_free disagrees with the free list");
             }
@@ -433,9 +456,10 @@ impl PgData {
     /// (a descriptor of a free page changed while it was free means someone
     /// used memory they had freed), then the head gets its one reference.
     /// The tail pages keep count 0: the head's reference covers the block.
-    /// On failure the bad page has been reported and the caller retires the
-    /// block.
-    pub(super) fn prep_new_page(&self, pfn: usize, order: usize) -> Result<&'static Page, ()> {
+    /// With `__GFP_ZERO` every frame is filled with zeroes
+    /// (`prep_zero_page`). On failure the bad page has been reported and the
+    /// caller retires the block.
+    pub(super) fn prep_new_page(&self, pfn: usize, order: usize, gfp_mask: GfpFlags) -> Result<&'static Page, ()> {
         let block = &self.node_mem_map().pages()[pfn..][..1 << order];
         for page in block {
             if let Err(reason) = free_pages_check(page) {
@@ -446,39 +470,119 @@ impl PgData {
         for page in block {
             page.set_page_private(0);
         }
+        if gfp_mask.contains(GfpFlags::__GFP_ZERO) {
+            (pfn..pfn + (1 << order)).for_each(clear_highpage);
+        }
         block[0].set_page_refcounted();
         Ok(&block[0])
     }
 
-    /// Take an order-`order` block from `zone_type`'s free lists and prepare
-    /// it (Linux `buffered_rmqueue`, seed 001). The zone lock is held only
-    /// around `__rmqueue`. If the block turns out to be corrupt it is retired
-    /// and another one is tried, as Linux's `goto again`; every retry
-    /// consumes free pages, so this ends.
+    /// Take an order-`order` block from `zone_type` for a request whose
+    /// zonelist starts at `preferred_zone`, and prepare it (Linux
+    /// `buffered_rmqueue`, seed 001).
     ///
-    /// A later issue adds the per-CPU page lists here: order-0 requests will
-    /// be served from them first.
-    fn buffered_rmqueue(&self, zone_type: ZoneType, order: usize) -> Option<&'static Page> {
+    /// * Order 0 comes from this CPU's per-CPU list of the request's migrate
+    ///   type, refilled from the buddy in one go when empty
+    ///   ([`PgData::rmqueue_pcp`], see `percpu_pages.rs`); `__GFP_COLD`
+    ///   takes the cold end of the list.
+    /// * Bigger orders go straight to the buddy allocator, under the zone
+    ///   lock with interrupts off.
+    ///
+    /// If the block turns out to be corrupt it is retired and another one is
+    /// tried, as Linux's `goto again`; every retry consumes free pages, so
+    /// this ends. The allocation is counted (`pgalloc`, `zone_statistics`).
+    fn buffered_rmqueue(
+        &self,
+        preferred_zone: ZoneType,
+        zone_type: ZoneType,
+        order: usize,
+        gfp_mask: GfpFlags,
+    ) -> Option<&'static Page> {
+        let migratetype = allocflags_to_migratetype(gfp_mask, self.page_group_by_mobility_disabled());
+        let cold = gfp_mask.contains(GfpFlags::__GFP_COLD);
         loop {
-            let pfn = self.zone(zone_type).lock().__rmqueue(order)?;
-            match self.prep_new_page(pfn, order) {
-                Ok(page) => return Some(page),
+            let pfn = if order == 0 {
+                self.rmqueue_pcp(zone_type, migratetype, cold)?
+            } else {
+                let flags = local_irq_save();
+                let pfn = self.zone(zone_type).lock().__rmqueue(order, migratetype);
+                local_irq_restore(flags);
+                pfn?
+            };
+            match self.prep_new_page(pfn, order, gfp_mask) {
+                Ok(page) => {
+                    self.count_zone_vm_events(zone_type, VmEventItem::PgAlloc, 1 << order);
+                    self.zone_statistics(preferred_zone, zone_type);
+                    return Some(page);
+                }
                 Err(()) => self.zone(zone_type).lock().retire_bad_block(pfn, order),
             }
         }
     }
 
+    /// One scan of the zonelist (Linux `get_page_from_freelist`): the first
+    /// zone that passes the watermark `alloc_flags` names
+    /// ([`Zone::zone_watermark_ok`], with the `lowmem_reserve` the zone keeps
+    /// against requests whose zonelist starts at the first zone of this
+    /// list) and has a block serves the request. `ALLOC_NO_WATERMARKS`
+    /// skips the check: every free page may be taken.
+    pub(super) fn get_page_from_freelist(
+        &self,
+        gfp_mask: GfpFlags,
+        order: usize,
+        zonelist: &Zonelist,
+        alloc_flags: AllocFlags,
+    ) -> Option<&'static Page> {
+        let classzone = *zonelist.zones().first()?;
+        zonelist.zones().iter().find_map(|&zone_type| {
+            if !alloc_flags.contains(AllocFlags::ALLOC_NO_WATERMARKS) {
+                let zone = self.zone(zone_type).lock();
+                let mark = zone.watermark(alloc_flags);
+                if !zone.zone_watermark_ok(order, mark, classzone, alloc_flags) {
+                    return None;
+                }
+            }
+            self.buffered_rmqueue(classzone, zone_type, order, gfp_mask)
+        })
+    }
+
     /// Allocate `2^order` contiguous page frames from the zones in `zonelist`,
     /// preferred zone first (Linux `__alloc_pages`, the front end of the zone
-    /// allocator that seed 000 walks through). Returns the descriptor of the first
-    /// frame, with a reference count of 1; the other frames of the block have
-    /// count 0.
+    /// allocator that seed 000 walks through). Returns the descriptor of the
+    /// first frame, with a reference count of 1; the other frames of the
+    /// block have count 0.
     ///
-    /// Linux scans the zonelist several times with lower and lower
-    /// watermarks, wakes kswapd and may reclaim before giving up. We have no
-    /// watermarks or reclaim yet, so one scan decides: the first zone with a
-    /// big enough free block serves the request. An order of `MAX_ORDER` or
-    /// more can never be satisfied and is refused with a warning.
+    /// The passes, each a scan of the zonelist (`get_page_from_freelist`)
+    /// that stops at the first zone able to serve:
+    /// 1. every zone must keep `pages_low` free pages (plus its
+    ///    `lowmem_reserve`): the comfortable case;
+    /// 2. memory is getting short: wake the background reclaimer of every
+    ///    zone ([`PgData::wakeup_kswapd`]);
+    /// 3. scan again down to `pages_min`, lower still for requests that
+    ///    cannot wait (`ALLOC_HARDER`: they cannot reclaim for themselves)
+    ///    and for `__GFP_HIGH` (`ALLOC_HIGH`, e.g. `GFP_ATOMIC`);
+    /// 4. if this code is itself freeing memory (`PF_MEMALLOC`, set during
+    ///    direct reclaim), it may take every free page, watermarks ignored,
+    ///    but never recurses into reclaim;
+    /// 5. a request that may not sleep (no `__GFP_WAIT`) fails here;
+    /// 6. direct reclaim ([`PgData::__alloc_pages_direct_reclaim`]): free
+    ///    pages through the shrinkers, then scan again at `pages_min`;
+    /// 7. if reclaim freed nothing and the request may call into
+    ///    filesystems without `__GFP_NORETRY`: one scan at `pages_high`, then
+    ///    the OOM path ([`PgData::out_of_memory`]); if that freed memory
+    ///    (or the request is `__GFP_NOFAIL`), start over at pass 1;
+    /// 8. otherwise retry from step 6 while [`should_alloc_retry`] says so.
+    ///
+    /// Where Linux waits (for writeback, for kswapd, for the OOM victim to
+    /// exit) we have nothing running beside us that could free memory, so
+    /// every retry except `__GFP_NOFAIL`'s requires that the previous round
+    /// freed something; the memory that can be freed is finite, so the loop
+    /// ends. A `__GFP_NOFAIL` request with nothing left to reclaim loops
+    /// for ever, as Linux's does: that is what the flag asks for.
+    ///
+    /// An order of `MAX_ORDER` or more can never be satisfied and is refused
+    /// with a warning; so is a request whose zonelist is empty (a DMA request
+    /// on a machine without RAM below 16 MiB).
     pub fn __alloc_pages(
         &self,
         gfp_mask: GfpFlags,
@@ -489,11 +593,8 @@ impl PgData {
             log::warn!("__alloc_pages: order {order} >= MAX_ORDER ({MAX_ORDER}), refused");
             return None;
         }
-        let page = zonelist
-            .zones()
-            .iter()
-            .find_map(|&zone| self.buffered_rmqueue(zone, order));
-        if page.is_none() {
+        let page = self.__alloc_pages_passes(gfp_mask, order, zonelist);
+        if page.is_none() && !gfp_mask.contains(GfpFlags::__GFP_NOWARN) {
             log::warn!(
                 "page allocation failure: order:{}, mode:{:#x}",
                 order,
@@ -501,6 +602,86 @@ impl PgData {
             );
         }
         page
+    }
+
+    /// The passes of [`PgData::__alloc_pages`] (its steps 1 to 8).
+    fn __alloc_pages_passes(&self, gfp_mask: GfpFlags, order: usize, zonelist: &Zonelist) -> Option<&'static Page> {
+        let wait = gfp_mask.contains(GfpFlags::__GFP_WAIT);
+        let min_flags = gfp_to_alloc_flags(gfp_mask);
+        'restart: loop {
+            if let Some(page) = self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_WMARK_LOW) {
+                return Some(page);
+            }
+            for &zone_type in zonelist.zones() {
+                self.wakeup_kswapd(zone_type, order);
+            }
+            if let Some(page) = self.get_page_from_freelist(gfp_mask, order, zonelist, min_flags) {
+                return Some(page);
+            }
+            if self.current_flags().contains(TaskFlags::PF_MEMALLOC) {
+                return self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_NO_WATERMARKS);
+            }
+            if !wait {
+                return None;
+            }
+            let mut pages_reclaimed = 0;
+            let mut drained = false;
+            loop {
+                let (page, progress) =
+                    self.__alloc_pages_direct_reclaim(gfp_mask, order, zonelist, min_flags, &mut drained);
+                if page.is_some() {
+                    return page;
+                }
+                pages_reclaimed += progress;
+                let may_oom = gfp_mask.contains(GfpFlags::__GFP_FS) && !gfp_mask.contains(GfpFlags::__GFP_NORETRY);
+                if progress == 0 && may_oom {
+                    // Linux's last look, at a high watermark: only catches
+                    // memory that someone else freed meanwhile.
+                    if let Some(page) =
+                        self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_WMARK_HIGH)
+                    {
+                        return Some(page);
+                    }
+                    let freed = self.out_of_memory(zonelist, gfp_mask, order);
+                    if freed > 0 || gfp_mask.contains(GfpFlags::__GFP_NOFAIL) {
+                        continue 'restart;
+                    }
+                    return None;
+                }
+                if !should_alloc_retry(gfp_mask, order, progress, pages_reclaimed) {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Step 6 of [`PgData::__alloc_pages`] (Linux
+    /// `__alloc_pages_direct_reclaim`): reclaim with `PF_MEMALLOC` set (so
+    /// that allocations the shrinkers make go to the no-watermark pass and
+    /// never recurse into reclaim), then scan at `alloc_flags`. If that still
+    /// fails, the pages may be pinned on per-CPU lists (another CPU's, or
+    /// ours under another migrate type): drain them all, once per
+    /// allocation, and scan again. Returns the page, if any, and the number
+    /// of pages reclaimed.
+    fn __alloc_pages_direct_reclaim(
+        &self,
+        gfp_mask: GfpFlags,
+        order: usize,
+        zonelist: &Zonelist,
+        alloc_flags: AllocFlags,
+        drained: &mut bool,
+    ) -> (Option<&'static Page>, usize) {
+        let saved = self.memalloc_noreclaim_save();
+        let progress = self.try_to_free_pages(zonelist, order, gfp_mask);
+        self.memalloc_noreclaim_restore(saved);
+        loop {
+            let page = self.get_page_from_freelist(gfp_mask, order, zonelist, alloc_flags);
+            if page.is_some() || *drained {
+                return (page, progress);
+            }
+            self.drain_all_pages();
+            *drained = true;
+        }
     }
 
     /// Allocate `2^order` contiguous frames for a `gfp_mask` request (Linux
@@ -526,22 +707,43 @@ impl PgData {
     /// * the page is not reserved (boot memory, holes, retired pages belong
     ///   to nobody who may free them);
     /// * the page is in use: `PG_buddy` or a count of 0 means it is already
-    ///   free (a double free) or is a tail page of some block.
+    ///   free (a double free), a tail page of some block, or a page sitting
+    ///   on a per-CPU list.
     ///
     /// Then `put_page_testzero`: if other references remain, that is all.
-    /// Otherwise `__free_pages_ok` frees the block.
+    /// Otherwise a single page goes to this CPU's per-CPU list
+    /// (`free_hot_page`, the hot end), a bigger block to the buddy
+    /// allocator (`__free_pages_ok`).
     pub fn __free_pages(&self, page: &Page, order: usize) {
-        let Some(pfn) = self.check_free_request(page, order) else {
-            return;
-        };
-        if page.put_page_testzero() {
-            self.__free_pages_ok(page, pfn, order);
-        }
+        self.free_pages_hot_cold(page, order, false);
     }
 
     /// Free one frame (Linux `__free_page`).
     pub fn __free_page(&self, page: &Page) {
         self.__free_pages(page, 0);
+    }
+
+    /// Free one frame whose contents will not be needed soon, e.g. a page
+    /// reclaim just dropped (Linux `free_cold_page`): like
+    /// [`PgData::__free_page`], but the page goes to the *cold* end of the
+    /// per-CPU list, so that hot allocations reuse it last.
+    pub fn free_cold_page(&self, page: &Page) {
+        self.free_pages_hot_cold(page, 0, true);
+    }
+
+    /// The common body of [`PgData::__free_pages`] and
+    /// [`PgData::free_cold_page`].
+    fn free_pages_hot_cold(&self, page: &Page, order: usize, cold: bool) {
+        let Some(pfn) = self.check_free_request(page, order) else {
+            return;
+        };
+        if page.put_page_testzero() {
+            if order == 0 {
+                self.free_hot_cold_page(page, pfn, cold);
+            } else {
+                self.__free_pages_ok(page, pfn, order);
+            }
+        }
     }
 
     /// The request checks of [`PgData::__free_pages`]; returns the block's PFN
@@ -585,33 +787,106 @@ impl PgData {
         zone.zone_spans_pfn(pfn) && zone.zone_spans_pfn(pfn + (1 << order) - 1)
     }
 
-    /// Free a block whose last reference was just dropped (Linux
-    /// `__free_pages_ok`): every page must now look free
-    /// ([`free_pages_check`]); then, under the zone lock,
-    /// [`Zone::__free_one_page`] merges it into the free lists.
+    /// Check the pages of a block whose last reference was just dropped
+    /// (the `free_pages_check` loop of Linux's `__free_pages_ok` and
+    /// `free_hot_cold_page`): every page must now look free.
     ///
     /// If a page fails the check, the block is not ours to free: a page is
     /// still mapped, or `order` was wrong and the block overlaps someone
     /// else's pages or a free block. The page is reported and the reference
     /// the caller just dropped is given back, so the block is exactly as it
-    /// was before the call. (Linux leaks such a block; we refuse the call.)
-    fn __free_pages_ok(&self, head: &Page, pfn: usize, order: usize) {
+    /// was before the call, and `false` is returned. (Linux leaks such a
+    /// block; we refuse the call.)
+    pub(super) fn free_pages_check_block(&self, head: &Page, pfn: usize, order: usize) -> bool {
         let block = &self.node_mem_map().pages()[pfn..][..1 << order];
-        for page in block {
-            if let Err(reason) = free_pages_check(page) {
+        match block.iter().find_map(|page| free_pages_check(page).err().map(|reason| (page, reason))) {
+            Some((page, reason)) => {
                 self.bad_page(page, reason);
                 head.set_page_refcounted();
-                return;
+                false
             }
+            None => true,
         }
-        self.page_zone(head).lock().__free_one_page(pfn, order);
     }
+
+    /// Free a block of order > 0 whose last reference was just dropped
+    /// (Linux `__free_pages_ok`): check it, then, under the zone lock with
+    /// interrupts off, [`Zone::__free_one_page`] merges it into the free
+    /// lists of its pageblock's migrate type.
+    fn __free_pages_ok(&self, head: &Page, pfn: usize, order: usize) {
+        if !self.free_pages_check_block(head, pfn, order) {
+            return;
+        }
+        let flags = local_irq_save();
+        {
+            let mut zone = self.page_zone(head).lock();
+            let migratetype = zone.get_pageblock_migratetype(pfn);
+            zone.__free_one_page(pfn, order, migratetype);
+            zone.vm_events.add(VmEventItem::PgFree, 1 << order);
+        }
+        local_irq_restore(flags);
+    }
+
+    /// Is grouping by mobility off (Linux `page_group_by_mobility_disabled`)?
+    pub fn page_group_by_mobility_disabled(&self) -> bool {
+        self.page_group_by_mobility_disabled.load(Ordering::Relaxed)
+    }
+
+    /// Switch grouping by mobility off or on. Linux decides once at boot
+    /// (`build_all_zonelists`: off below 4 pageblocks of memory per type);
+    /// the benchmark switches it to compare fragmentation.
+    pub fn set_page_group_by_mobility_disabled(&self, disabled: bool) {
+        self.page_group_by_mobility_disabled.store(disabled, Ordering::Relaxed);
+    }
+}
+
+/// The watermark flags of the `pages_min` scan for a request (Linux
+/// `gfp_to_alloc_flags`, the `can_try_harder` / `__GFP_HIGH` arguments of
+/// 2.6.11's `zone_watermark_ok`): a request that cannot sleep may go a
+/// quarter deeper (it cannot reclaim for itself; Linux also lets real-time
+/// tasks do so, we have no tasks), `__GFP_HIGH` half deeper.
+pub fn gfp_to_alloc_flags(gfp_mask: GfpFlags) -> AllocFlags {
+    let mut alloc_flags = AllocFlags::ALLOC_WMARK_MIN;
+    if !gfp_mask.contains(GfpFlags::__GFP_WAIT) {
+        alloc_flags |= AllocFlags::ALLOC_HARDER;
+    }
+    if gfp_mask.contains(GfpFlags::__GFP_HIGH) {
+        alloc_flags |= AllocFlags::ALLOC_HIGH;
+    }
+    alloc_flags
+}
+
+/// Largest order whose allocation Linux treats as cheap enough to retry
+/// implicitly (Linux `PAGE_ALLOC_COSTLY_ORDER`).
+pub const PAGE_ALLOC_COSTLY_ORDER: usize = 3;
+
+/// Should [`PgData::__alloc_pages`] reclaim again after a round that
+/// freed `progress` pages (`pages_reclaimed` in all)? (Linux
+/// `should_alloc_retry`, 2.6.3x.)
+/// * `__GFP_NORETRY`: never; `__GFP_NOFAIL`: always (it waits for memory);
+/// * otherwise only if the round freed something (our rule: there is no
+///   writeback or kswapd to wait for, see `__alloc_pages`), and then for
+///   orders up to `PAGE_ALLOC_COSTLY_ORDER`, or with `__GFP_REPEAT` until
+///   as many pages as the request wants have been reclaimed.
+pub fn should_alloc_retry(gfp_mask: GfpFlags, order: usize, progress: usize, pages_reclaimed: usize) -> bool {
+    if gfp_mask.contains(GfpFlags::__GFP_NORETRY) {
+        return false;
+    }
+    if gfp_mask.contains(GfpFlags::__GFP_NOFAIL) {
+        return true;
+    }
+    if progress == 0 {
+        return false;
+    }
+    order <= PAGE_ALLOC_COSTLY_ORDER
+        || (gfp_mask.contains(GfpFlags::__GFP_REPEAT) && pages_reclaimed < 1 << order)
 }
 
 #[cfg(all(test, not(target_os = "none")))]
 mod tests {
     use super::super::bootmem::{free_all_bootmem, set_highmem_pages_init};
     use super::super::gfp::build_zonelists;
+    use super::super::layout::NR_CPUS;
     use super::super::mmzone::MAX_NR_ZONES;
     use super::super::mmzone::test_support::node;
     use super::super::pfn_phys;
@@ -649,18 +924,23 @@ mod tests {
     }
 
     fn check_all(pgdat: &PgData) {
-        for zone in &pgdat.node_zones {
-            if let Err(error) = zone.lock().check_free_lists() {
+        for zone_type in ZoneType::ALL {
+            if let Err(error) = pgdat.zone(zone_type).lock().check_free_lists() {
                 panic!("free lists corrupt: {error}");
+            }
+            if let Err(error) = pgdat.check_pcp_lists(zone_type) {
+                panic!("per-CPU lists corrupt: {error}");
             }
         }
     }
 
-    /// What a test compares before/after a refused operation.
-    fn snapshot(pgdat: &PgData) -> [(usize, [usize; MAX_ORDER], usize); MAX_NR_ZONES] {
-        ZoneType::ALL.map(|zone| {
-            let zone = pgdat.zone(zone).lock();
-            (zone.free_pages(), zone.buddyinfo(), zone.nr_bad_pages())
+    /// What a test compares before/after a refused operation: the buddy
+    /// state and the per-CPU lists.
+    fn snapshot(pgdat: &PgData) -> [(usize, [usize; MAX_ORDER], usize, usize); MAX_NR_ZONES] {
+        ZoneType::ALL.map(|zone_type| {
+            let pcp = pgdat.nr_pcp_pages(zone_type);
+            let zone = pgdat.zone(zone_type).lock();
+            (zone.free_pages(), zone.buddyinfo(), zone.nr_bad_pages(), pcp)
         })
     }
 
@@ -1096,11 +1376,15 @@ mod tests {
         for page in [a, b] {
             page.set_page_count(0);
             set_page_order(page, 3);
-            zone.free_area[3].free_list.add(pfn(&pgdat, page), &map);
+            page.set_freepage_migratetype(MigrateType::Unmovable);
+            zone.free_area[3].free_list[MigrateType::Unmovable as usize].add(pfn(&pgdat, page), &map);
             zone.free_area[3].nr_free += 1;
             zone.free_pages += 8;
         }
         assert_eq!(problem(&zone), "two free buddies left unmerged");
+        // A block that sits on one migratetype's list but records another.
+        b.set_freepage_migratetype(MigrateType::Movable);
+        assert_eq!(problem(&zone), "free block on another migratetype's list than it records");
     }
 
     #[test]
@@ -1172,10 +1456,20 @@ mod tests {
             let zone = zone.lock();
             let map = zone.mem_map();
             for (order, area) in zone.free_area.iter().enumerate() {
-                for (start, _) in area.free_list.iter(&map) {
+                for (start, _) in area.free_list.iter().flat_map(|list| list.iter(&map)) {
                     owner[start..][..1 << order]
                         .iter_mut()
                         .for_each(|n| *n += 1);
+                }
+            }
+        }
+        // Pages on the per-CPU lists are free too, and in no free block.
+        let map = pgdat.node_mem_map();
+        for zone_type in ZoneType::ALL {
+            for cpu in 0..NR_CPUS {
+                let pageset = pgdat.zone_pcp(zone_type, cpu).lock();
+                for (pfn, _) in pageset.pcp().lists.iter().flat_map(|list| list.iter(&map)) {
+                    owner[pfn] += 1;
                 }
             }
         }
@@ -1195,7 +1489,8 @@ mod tests {
         }
     }
 
-    /// For each zone: free + allocated + retired = managed.
+    /// For each zone: free (in the buddy or on a per-CPU list) + allocated
+    /// + retired = managed.
     fn check_conservation(pgdat: &PgData, allocated: &[(&'static Page, usize)]) {
         for zone_type in ZoneType::ALL {
             let in_use: usize = allocated
@@ -1203,22 +1498,63 @@ mod tests {
                 .filter(|(page, _)| page.page_zonenum() == zone_type)
                 .map(|&(_, order)| 1 << order)
                 .sum();
+            let pcp = pgdat.nr_pcp_pages(zone_type);
             let zone = pgdat.zone(zone_type).lock();
             assert_eq!(
-                zone.free_pages() + in_use + zone.nr_bad_pages(),
+                zone.free_pages() + pcp + in_use + zone.nr_bad_pages(),
                 zone.managed_pages()
             );
         }
     }
 
-    /// The zone `alloc_pages(gfp, order)` must use: the first zone of the
-    /// zonelist that has a free block of at least `order`.
+    /// The zone `alloc_pages(gfp, order)` must use when no watermark is set:
+    /// the first zone of the zonelist whose buddy lists have a free block of
+    /// at least `order`. (Pages on the per-CPU lists do not count: the
+    /// watermark check looks at the buddy's free pages, as in Linux. With
+    /// no buddy page at all even `pages_min = 0` is not met.)
     fn expected_zone(pgdat: &PgData, gfp: GfpFlags, order: usize) -> Option<ZoneType> {
-        pgdat.zonelist(gfp).zones().iter().copied().find(|&zone| {
-            pgdat.zone(zone).lock().buddyinfo()[order..]
-                .iter()
-                .any(|&n| n > 0)
-        })
+        pgdat.zonelist(gfp).zones().iter().copied().find(|&zone| has_block(pgdat, zone, order))
+    }
+
+    fn has_block(pgdat: &PgData, zone: ZoneType, order: usize) -> bool {
+        pgdat.zone(zone).lock().buddyinfo()[order..].iter().any(|&n| n > 0)
+    }
+
+    /// How one random allocation went.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Outcome {
+        Preferred,
+        FallbackZone,
+        AfterDrain,
+        Failed,
+    }
+
+    /// Allocate with `gfp` and check the zone that served it against the
+    /// policy. If no zone can serve from its buddy lists, a request that may
+    /// sleep drains the per-CPU lists (after a reclaim that finds nothing)
+    /// and tries again: then every zone before the one that served must
+    /// still have no block, every per-CPU list must be empty, and a failure
+    /// means no zone has a block even after the drain.
+    fn checked_alloc(pgdat: &PgData, gfp: GfpFlags, order: usize, step: usize) -> (Option<&'static Page>, Outcome) {
+        let zones = pgdat.zonelist(gfp).zones();
+        let expected = expected_zone(pgdat, gfp, order);
+        let page = pgdat.alloc_pages(gfp, order);
+        let served = page.map(|page| page.page_zonenum());
+        if expected.is_some() || !gfp.contains(GfpFlags::__GFP_WAIT) {
+            assert_eq!(served, expected, "step {step}");
+            let outcome = match expected {
+                Some(zone) if Some(&zone) == zones.first() => Outcome::Preferred,
+                Some(_) => Outcome::FallbackZone,
+                None => Outcome::Failed,
+            };
+            return (page, outcome);
+        }
+        assert!(ZoneType::ALL.iter().all(|&z| pgdat.nr_pcp_pages(z) == 0), "step {step}: not drained");
+        let before_served = zones.iter().take_while(|&&zone| Some(zone) != served);
+        for &zone in before_served {
+            assert!(!has_block(pgdat, zone, order), "step {step}: {zone:?} had a block after the drain");
+        }
+        (page, if page.is_some() { Outcome::AfterDrain } else { Outcome::Failed })
     }
 
     fn random_alloc_free_run(seed: u64, steps: usize) {
@@ -1231,14 +1567,18 @@ mod tests {
             (1500, 2400),
         ];
         let pgdat = booted(2500, [256, 1024, 2500], &memory, &free);
+        // Group by mobility even on this small machine, and give Normal and
+        // HighMem per-CPU lists (high 8, batch 2); DMA keeps none.
+        pgdat.set_page_group_by_mobility_disabled(false);
+        pgdat.setup_pagelist_highmark(ZoneType::Normal, 8);
+        pgdat.setup_pagelist_highmark(ZoneType::HighMem, 8);
         let initial: [[usize; MAX_ORDER]; MAX_NR_ZONES] =
             ZoneType::ALL.map(|zone| buddyinfo(&pgdat, zone));
         let mut rng = XorShift(seed);
         let mut allocated: Vec<(&'static Page, usize)> = Vec::new();
         let mut last_freed: Option<(&'static Page, usize)> = None;
         let mut expected_reports = 0;
-        // (served by the preferred zone, by a fallback zone, not at all)
-        let mut outcomes = [0usize; 3];
+        let mut outcomes = [0usize; 4];
         for step in 0..steps {
             // Alternate phases that mostly fill memory and mostly drain it,
             // so that both exhaustion and coalescing happen mid-run.
@@ -1246,31 +1586,32 @@ mod tests {
             match rng.below(20) {
                 // Allocate, with small orders more likely than big ones.
                 roll if roll < nr_alloc_choices => {
-                    let gfp =
-                        [GFP_KERNEL, GFP_HIGHUSER, GFP_DMA, GfpFlags::GFP_ATOMIC][rng.below(4)];
+                    let gfp = [
+                        GFP_KERNEL,
+                        GFP_HIGHUSER,
+                        GFP_DMA,
+                        GfpFlags::GFP_ATOMIC,
+                        GfpFlags::GFP_HIGHUSER_MOVABLE,
+                        GfpFlags::GFP_TEMPORARY,
+                        GFP_KERNEL | GfpFlags::__GFP_COLD,
+                        GfpFlags::GFP_HIGHUSER_MOVABLE | GfpFlags::__GFP_COLD,
+                    ][rng.below(8)];
                     let order = rng.below(MAX_ORDER).min(rng.below(MAX_ORDER));
-                    let expected = expected_zone(&pgdat, gfp, order);
-                    let page = pgdat.alloc_pages(gfp, order);
-                    assert_eq!(
-                        page.map(|page| page.page_zonenum()),
-                        expected,
-                        "step {step}"
-                    );
-                    let preferred = pgdat.zonelist(gfp).zones().first().copied();
-                    outcomes[match expected {
-                        Some(zone) if Some(zone) == preferred => 0,
-                        Some(_) => 1,
-                        None => 2,
-                    }] += 1;
+                    let (page, outcome) = checked_alloc(&pgdat, gfp, order, step);
+                    outcomes[outcome as usize] += 1;
                     if let Some(page) = page {
                         assert_eq!(pfn(&pgdat, page) % (1 << order), 0);
                         allocated.push((page, order));
                     }
                 }
-                // Free a random live block.
+                // Free a random live block; sometimes cold.
                 0..19 if !allocated.is_empty() => {
                     let (page, order) = allocated.swap_remove(rng.below(allocated.len()));
-                    pgdat.__free_pages(page, order);
+                    if order == 0 && rng.below(4) == 0 {
+                        pgdat.free_cold_page(page);
+                    } else {
+                        pgdat.__free_pages(page, order);
+                    }
                     last_freed = Some((page, order));
                 }
                 // Misbehave: free the last freed block again, or a reserved page.
@@ -1297,11 +1638,19 @@ mod tests {
             check_no_overlap(&pgdat, &allocated);
             check_conservation(&pgdat, &allocated);
         }
-        // The run went through every path: served, fallen back, exhausted.
+        // The run went through every path: served, fallen back to another
+        // zone, served after a drain of the per-CPU lists, exhausted; and the
+        // per-CPU lists and the migrate-type fallback were used.
         assert!(outcomes.iter().all(|&n| n > 0), "{outcomes:?}");
+        for item in [VmEventItem::PcpRefill, VmEventItem::PcpSpill, VmEventItem::ExtfragFallback, VmEventItem::PageblockSteal] {
+            assert!(pgdat.global_vm_event(item) > 0, "{item:?} never happened");
+        }
         for (page, order) in allocated.drain(..) {
             pgdat.__free_pages(page, order);
         }
+        check_all(&pgdat);
+        assert!(pgdat.nr_pcp_pages(ZoneType::Normal) + pgdat.nr_pcp_pages(ZoneType::HighMem) > 0);
+        pgdat.drain_all_pages();
         check_all(&pgdat);
         // Full coalescing: exactly the blocks we started with.
         assert_eq!(ZoneType::ALL.map(|zone| buddyinfo(&pgdat, zone)), initial);
@@ -1325,16 +1674,8 @@ mod tests {
 mod kernel_tests {
     use super::*;
     use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{only, quiesced_snapshot};
     use crate::mm::list::PageList;
-    use crate::mm::mmzone::MAX_NR_ZONES;
-
-    /// Buddyinfo and free count of every zone.
-    fn snapshot(node: &PgData) -> [([usize; MAX_ORDER], usize); MAX_NR_ZONES] {
-        ZoneType::ALL.map(|z| {
-            let zone = node.zone(z).lock();
-            (zone.buddyinfo(), zone.free_pages())
-        })
-    }
 
     /// The GFP class whose zonelist starts with `zone_type`.
     fn gfp_for(zone_type: ZoneType) -> GfpFlags {
@@ -1345,22 +1686,24 @@ mod kernel_tests {
         }
     }
 
-    /// Allocates order-`order` blocks from `zone_type` until it has none
-    /// left, keeping them on a list threaded through the blocks' own
-    /// descriptors (no heap needed).  Stops at the first block that comes
-    /// from a fallback zone, which it frees again.
+    /// Allocates order-`order` blocks from `zone_type` (and nothing else:
+    /// its zonelist holds it alone) until it has none left, keeping them on
+    /// a list threaded through the blocks' own descriptors (no heap
+    /// needed).  Runs as memory-releasing code (`PF_MEMALLOC`), which may
+    /// take every free page: the buddy allocator itself is under test here,
+    /// not the watermarks.
     fn drain_zone(node: &PgData, zone_type: ZoneType, order: usize) -> PageList {
         let map = node.node_mem_map();
         let mut blocks = PageList::new();
-        while let Some(page) = node.alloc_pages(gfp_for(zone_type), order) {
-            if page.page_zonenum() != zone_type {
-                node.__free_pages(page, order);
-                break;
-            }
+        let zonelist = only(zone_type);
+        let saved = node.memalloc_noreclaim_save();
+        while let Some(page) = node.__alloc_pages(gfp_for(zone_type) | GfpFlags::__GFP_NOWARN, order, &zonelist) {
+            assert_eq!(page.page_zonenum(), zone_type);
             let pfn = node.page_to_pfn(page).unwrap();
             assert_eq!(pfn % (1 << order), 0, "order-{order} block at pfn {pfn:#x} is misaligned");
             blocks.add(pfn, &map);
         }
+        node.memalloc_noreclaim_restore(saved);
         blocks
     }
 
@@ -1379,7 +1722,7 @@ mod kernel_tests {
                 continue;
             }
             for order in 0..MAX_ORDER {
-                let before = snapshot(node);
+                let before = quiesced_snapshot(node);
                 let expected_blocks: usize = before[zone_type as usize].0[order..]
                     .iter()
                     .enumerate()
@@ -1392,8 +1735,9 @@ mod kernel_tests {
                     assert!(zone.buddyinfo()[order..].iter().all(|&n| n == 0), "{zone_type:?} has no block >= order {order} left");
                     zone.check_free_lists().unwrap_or_else(|e| panic!("{e}"));
                 }
+                node.check_pcp_lists(zone_type).unwrap_or_else(|e| panic!("{e}"));
                 free_all(node, blocks, order);
-                assert_eq!(snapshot(node), before, "{zone_type:?} order {order}: everything merged back");
+                assert_eq!(quiesced_snapshot(node), before, "{zone_type:?} order {order}: everything merged back");
             }
         }
     }
@@ -1403,16 +1747,19 @@ mod kernel_tests {
         let node = node();
         for zone_type in ZoneType::ALL {
             for order in 0..MAX_ORDER {
-                let before = snapshot(node);
+                let before = quiesced_snapshot(node);
                 let Some(page) = node.alloc_pages(gfp_for(zone_type), order) else { continue };
                 let pfn = node.page_to_pfn(page).unwrap();
                 assert_eq!(pfn % (1 << order), 0);
                 assert_eq!(page.page_count(), 1);
                 assert!(!page.is_buddy() && !page.is_reserved());
                 let zone = page.page_zonenum();
-                assert_eq!(snapshot(node)[zone as usize].1, before[zone as usize].1 - (1 << order));
+                // An order-0 page may come with a per-CPU refill: count those
+                // pages as free too.
+                let free_now = node.zone(zone).lock().free_pages() + node.nr_pcp_pages(zone);
+                assert_eq!(free_now, before[zone as usize].1 - (1 << order));
                 node.__free_pages(page, order);
-                assert_eq!(snapshot(node), before);
+                assert_eq!(quiesced_snapshot(node), before);
             }
         }
     }
@@ -1434,7 +1781,7 @@ mod kernel_tests {
 
         // With Normal exhausted, GFP_KERNEL is served from DMA and never
         // from HighMem.
-        let before = snapshot(node);
+        let before = quiesced_snapshot(node);
         let normal = drain_zone(node, ZoneType::Normal, 0);
         let page = node.alloc_page(GfpFlags::GFP_KERNEL).expect("DMA still has pages");
         assert_eq!(page.page_zonenum(), ZoneType::Dma);
@@ -1445,7 +1792,7 @@ mod kernel_tests {
         let dma = drain_zone(node, ZoneType::Dma, 0);
         assert!(node.alloc_page(GfpFlags::GFP_DMA).is_none());
         free_all(node, dma, 0);
-        assert_eq!(snapshot(node), before);
+        assert_eq!(quiesced_snapshot(node), before);
     }
 
     #[test_case]
@@ -1453,18 +1800,151 @@ mod kernel_tests {
         let node = node();
         let page = node.alloc_pages(GfpFlags::GFP_KERNEL, 2).unwrap();
         node.__free_pages(page, 2);
-        let before = snapshot(node);
+        let before = quiesced_snapshot(node);
         let reports = node.nr_bad_page_reports();
         node.__free_pages(page, 2);
-        assert_eq!(snapshot(node), before, "a double free changes nothing");
+        assert_eq!(quiesced_snapshot(node), before, "a double free changes nothing");
         assert_eq!(node.nr_bad_page_reports(), reports + 1);
 
         // Page 0 is reserved (BIOS data) forever.
         let page0 = node.pfn_to_page(0).unwrap();
         assert!(page0.is_reserved());
         node.__free_page(page0);
-        assert_eq!(snapshot(node), before, "a reserved page never reaches the free lists");
+        assert_eq!(quiesced_snapshot(node), before, "a reserved page never reaches the free lists");
         assert_eq!(node.nr_bad_page_reports(), reports + 2);
+        for zone_type in ZoneType::ALL {
+            node.zone(zone_type).lock().check_free_lists().unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test_case]
+    fn gfp_zero_hands_out_zeroed_frames_low_and_high() {
+        use crate::arch::x86::paging::clear_page;
+        use crate::mm::direct_map::page_address;
+        let node = node();
+        // Dirty a low page, free it (it goes to the hot end of this CPU's
+        // list), and ask for a zeroed one: the same frame comes back, zeroed.
+        let page = node.alloc_page(GfpFlags::GFP_KERNEL).unwrap();
+        let vaddr = page_address(page).unwrap();
+        let words = vaddr as *mut u32;
+        for index in 0..1024 {
+            // SAFETY: the page is ours and direct-mapped at `vaddr`.
+            unsafe { words.add(index).write_volatile(0xdead_beef) };
+        }
+        node.__free_page(page);
+        let zeroed = node.alloc_page(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_ZERO).unwrap();
+        assert!(core::ptr::eq(zeroed, page), "the hot page is reused");
+        // SAFETY: as above; the page is ours again.
+        assert!((0..1024).all(|index| unsafe { words.add(index).read_volatile() } == 0));
+        // SAFETY: leave it as clean as we found it.
+        unsafe { clear_page(vaddr) };
+        node.__free_page(zeroed);
+        // A high page has no address: it is cleared through a temporary
+        // mapping, which must be gone afterwards.
+        if let Some(high) = node.alloc_pages(GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_ZERO, 1).filter(|p| p.is_highmem()) {
+            let window = crate::mm::layout::__fix_to_virt(crate::mm::layout::fixed_addresses::FIX_KMAP_BEGIN + 3);
+            assert!(crate::arch::x86::paging::lookup_address(window).is_none());
+            node.__free_pages(high, 1);
+        }
+    }
+
+    /// A tiny xorshift PRNG: deterministic, no dependencies.
+    struct XorShift(u32);
+
+    impl XorShift {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            self.0 as usize % n
+        }
+    }
+
+    /// Marks the head of a block this test allocated, with its order in the
+    /// low bits of `private`.
+    const STRESS_MAGIC: u32 = 0x5a5a_0000;
+
+    #[test_case]
+    fn exhaustion_stress_with_mixed_orders_and_flags_restores_every_count() {
+        let node = node();
+        let start = quiesced_snapshot(node);
+        let mut rng = XorShift(0x1234_5678);
+        let mut held_blocks = 0usize;
+        let mut held_pages = 0usize;
+        let keep = |page: &'static Page, order: usize, blocks: &mut usize, pages: &mut usize| {
+            page.set_page_private(STRESS_MAGIC | order as u32);
+            *blocks += 1;
+            *pages += 1 << order;
+        };
+        // Phase 1: mixed flags and orders, watermarks in force, until every
+        // kind of request fails in a row.
+        let flags = [
+            GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY,
+            GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_NORETRY,
+            GfpFlags::GFP_HIGHUSER_MOVABLE | GfpFlags::__GFP_NORETRY | GfpFlags::__GFP_COLD,
+            GfpFlags::GFP_TEMPORARY | GfpFlags::__GFP_NORETRY,
+            GfpFlags::GFP_ATOMIC,
+            GfpFlags::GFP_DMA,
+            GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY | GfpFlags::__GFP_ZERO,
+        ];
+        let mut failures_in_a_row = 0;
+        while failures_in_a_row < 64 {
+            let gfp = flags[rng.below(flags.len())] | GfpFlags::__GFP_NOWARN;
+            let order = rng.below(MAX_ORDER).min(rng.below(MAX_ORDER));
+            let order = if gfp.contains(GfpFlags::__GFP_ZERO) { order.min(2) } else { order };
+            match node.alloc_pages(gfp, order) {
+                Some(page) => {
+                    keep(page, order, &mut held_blocks, &mut held_pages);
+                    failures_in_a_row = 0;
+                }
+                None => failures_in_a_row += 1,
+            }
+        }
+        // Phase 2: what the watermarks kept back, with PF_MEMALLOC, biggest
+        // blocks first, until not a page is left anywhere.
+        let saved = node.memalloc_noreclaim_save();
+        let everything = GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_NOWARN;
+        loop {
+            for order in (0..MAX_ORDER).rev() {
+                while let Some(page) = node.alloc_pages(everything, order) {
+                    keep(page, order, &mut held_blocks, &mut held_pages);
+                }
+            }
+            if node.drain_all_pages() == 0 {
+                break;
+            }
+        }
+        node.memalloc_noreclaim_restore(saved);
+        for zone_type in ZoneType::ALL {
+            assert_eq!(node.zone(zone_type).lock().free_pages(), 0, "{zone_type:?} is empty");
+        }
+        let total: usize = start.iter().map(|(_, free)| free).sum();
+        assert_eq!(held_pages, total, "every free page was handed out exactly once");
+        // Phase 3: free in a scrambled order: walk the PFNs by a stride
+        // coprime to their number (a prime larger than any PFN).
+        let nr_pfns = node.node_mem_map().pages().len();
+        let mut freed_blocks = 0;
+        for i in 0..nr_pfns {
+            let pfn = ((i as u64 * 1_000_003 + 12_345) % nr_pfns as u64) as usize;
+            let page = node.pfn_to_page(pfn).unwrap();
+            let private = page.page_private();
+            if private & !0xf != STRESS_MAGIC || page.page_count() != 1 || page.is_reserved() {
+                continue;
+            }
+            let order = (private & 0xf) as usize;
+            page.set_page_private(0);
+            if order == 0 && i % 3 == 0 {
+                node.free_cold_page(page);
+            } else {
+                node.__free_pages(page, order);
+            }
+            freed_blocks += 1;
+        }
+        assert_eq!(freed_blocks, held_blocks);
+        for zone_type in ZoneType::ALL {
+            node.check_pcp_lists(zone_type).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(quiesced_snapshot(node), start, "exactly the starting free counts and blocks");
         for zone_type in ZoneType::ALL {
             node.zone(zone_type).lock().check_free_lists().unwrap_or_else(|e| panic!("{e}"));
         }

@@ -126,6 +126,46 @@ pub fn build_test_kernels(ws: &Workspace, profile: Profile) -> Result<Vec<TestKe
     Ok(test_kernels(artifacts))
 }
 
+/// Builds the benchmark kernel (`tests/bench.rs`) with optimisations and
+/// returns its path.
+pub fn build_bench_kernel(ws: &Workspace) -> Result<PathBuf, Error> {
+    let mut cmd = ws.cargo();
+    cmd.args([
+        "test",
+        "--package",
+        "kernel",
+        "--test",
+        "bench",
+        "--no-run",
+        "--release",
+    ])
+    .args(KERNEL_TARGET_ARGS);
+    run_json_build(cmd, "the benchmark kernel")?
+        .into_iter()
+        .find(|a| a.name == "bench")
+        .and_then(|a| a.executable)
+        .ok_or_else(|| {
+            Error::new("cargo built no `bench` kernel (is [[test]] bench in Cargo.toml?)")
+        })
+}
+
+/// Runs the host benchmark (`xtask/hostbench/`, optimised) with its output on
+/// this terminal.
+pub fn run_host_bench(ws: &Workspace) -> Result<(), Error> {
+    let status = ws
+        .cargo()
+        .args(["run", "--quiet", "--release", "--package", "hostbench"])
+        .status()
+        .map_err(|e| Error::new(format!("could not run cargo: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            "the host benchmark failed (cargo's messages are above)",
+        ))
+    }
+}
+
 /// Picks the test kernels out of what cargo built: artifacts compiled in
 /// test mode that are executables. The library's is called `lib`; an
 /// integration test's is called after its file.

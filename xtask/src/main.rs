@@ -16,8 +16,10 @@
 //! * [`qemu`]: boot the ISO; map QEMU's exit status to the kernel's verdict.
 //! * [`protocol`]: read test results from the serial output.
 //! * [`matrix`]: which test kernel boots with how much RAM, expecting what.
-//! * [`test_suite`] and [`gdb`]: the `test` and `gdb` commands.
+//! * [`test_suite`], [`gdb`] and [`bench`]: the `test`, `gdb` and `bench`
+//!   commands.
 
+mod bench;
 mod cargo;
 mod gdb;
 mod iso;
@@ -32,6 +34,7 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bench::BenchOptions;
 use cargo::{Profile, Workspace};
 use gdb::GdbOptions;
 use iso::Staging;
@@ -64,6 +67,12 @@ commands:
   gdb [--release] [--mem SIZE] [--smp N] [--cmdline \"...\"] [--test NAME]
       Boot halted under QEMU's gdb stub and attach gdb. --test NAME debugs a
       test kernel (`lib`, or the name of a tests/*.rs file) instead.
+
+  bench [--mem SIZE] [--verbose]
+      Benchmarks (figures only): boot the benchmark kernel (tests/bench.rs,
+      release) and print its TSC table, then run the host benchmark
+      (xtask/hostbench/: the kernel's allocator against buddy_system_allocator and
+      bitmap-allocator). Default --mem 1G; --verbose shows the boot log.
 
   help
       Show this text.
@@ -110,6 +119,7 @@ enum Command {
     },
     Test(TestOptions),
     Gdb(GdbOptions),
+    Bench(BenchOptions),
 }
 
 fn main() -> ExitCode {
@@ -184,6 +194,14 @@ fn execute(command: Command) -> Result<ExitCode, Error> {
             })?;
             gdb::run(&ws, &options)
         }
+        Command::Bench(options) => {
+            prereq::ensure(Needs {
+                iso: true,
+                qemu: true,
+                ..Needs::default()
+            })?;
+            bench::run(&ws, &options)
+        }
     }
 }
 
@@ -240,6 +258,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "run" => &["--release", "--mem", "--smp", "--cmdline", "--"],
         "test" => &["--filter", "--mem", "--verbose", "--timeout"],
         "gdb" => &["--release", "--mem", "--smp", "--cmdline", "--test"],
+        "bench" => &["--mem", "--verbose"],
         _ => return Err(format!("unknown command `{name}`")),
     };
     let o = parse_options(name, rest, allowed)?;
@@ -273,6 +292,13 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             machine,
             cmdline,
             test: o.test,
+        }),
+        "bench" => Command::Bench(BenchOptions {
+            machine: Machine {
+                mem: o.mem.unwrap_or(MemSize::parse("1G")?),
+                smp: 1,
+            },
+            verbose: o.verbose,
         }),
         _ => Command::Help,
     })
@@ -432,6 +458,25 @@ mod tests {
                 test: Some("harness_selftest".into()),
             })
         );
+    }
+
+    #[test]
+    fn parses_bench() {
+        assert_eq!(
+            parse("bench --mem 2G").unwrap(),
+            Command::Bench(BenchOptions {
+                machine: Machine {
+                    mem: mem("2G"),
+                    smp: 1
+                },
+                verbose: false,
+            })
+        );
+        let Command::Bench(defaults) = parse("bench --verbose").unwrap() else {
+            panic!()
+        };
+        assert_eq!((defaults.machine.mem, defaults.verbose), (mem("1G"), true));
+        assert!(parse("bench --release").is_err());
     }
 
     #[test]

@@ -180,6 +180,10 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
     },
 ];
 
+/// Kernels in `tests/` that are no test kernels: `cargo xtask bench` boots
+/// them, `cargo xtask test` leaves them out.
+pub const BENCH_ONLY_KERNELS: &[&str] = &["bench"];
+
 /// Settings for an integration kernel the table does not know.
 pub const DEFAULT_INTEGRATION: IntegrationKernel = IntegrationKernel {
     name: "",
@@ -240,7 +244,10 @@ pub fn plan(kernels: &[TestKernel], mem_filter: Option<MemSize>) -> (Vec<Plan>, 
         }
     }
     let known = |name: &str| INTEGRATION_KERNELS.iter().position(|e| e.name == name);
-    let mut integration: Vec<&TestKernel> = kernels.iter().filter(|k| k.name != "lib").collect();
+    let mut integration: Vec<&TestKernel> = kernels
+        .iter()
+        .filter(|k| k.name != "lib" && !BENCH_ONLY_KERNELS.contains(&k.name.as_str()))
+        .collect();
     integration.sort_by_key(|k| (known(&k.name).unwrap_or(usize::MAX), k.name.clone()));
     for kernel in integration {
         let entry = match known(&kernel.name) {
@@ -418,6 +425,7 @@ mod tests {
             kernel("lib"),
             kernel("zz_new"),
             kernel("no_tests"),
+            kernel("bench"),
             kernel("page_fault"),
         ];
         let (plans, notes) = plan(&kernels, None);

@@ -1,0 +1,651 @@
+//! # Per-CPU page lists: `per_cpu_pages`, `buffered_rmqueue`'s fast path
+//!
+//! Most allocations are single pages, and most single pages are freed soon
+//! after. Taking the zone lock for each one would make every CPU queue up on
+//! it. So each zone keeps, *per CPU*, a small stock of free order-0 pages
+//! ([`PerCpuPages`], Linux `struct per_cpu_pages`): an order-0 allocation
+//! takes a page from this CPU's list with only interrupts disabled, and an
+//! order-0 free puts the page back there. The zone lock is taken once per
+//! `batch` pages:
+//!
+//! * **refill**: when the list the request needs is empty,
+//!   [`Zone::rmqueue_bulk`] moves `batch` pages from the buddy allocator to
+//!   it in one go;
+//! * **spill**: when a free brings `count` up to `high`,
+//!   [`Zone::free_pcppages_bulk`] gives `batch` pages back to the buddy
+//!   allocator.
+//!
+//! The list is also a cache of *hot* pages: a page freed a moment ago is
+//! probably still in this CPU's caches, so frees go to the head and
+//! allocations take from the head. Code that wants a page it will not touch
+//! soon (DMA targets) asks with `__GFP_COLD` and gets the tail; reclaim
+//! frees its pages to the tail ([`PgData::free_cold_page`]). Spilling takes
+//! from the tails too: the coldest pages go back to the buddy.
+//!
+//! Since 2.6.32 each pageset has one list per migrate type
+//! (`lists[MIGRATE_PCPTYPES]`), so the grouping by mobility of
+//! `migratetype.rs` survives the detour through the per-CPU lists.
+//!
+//! The pages on a per-CPU list are free (count 0, unmapped) but not in the
+//! buddy allocator: `free_pages` (NR_FREE_PAGES) and the watermarks do not
+//! count them, and they cannot merge with their buddies until they are given
+//! back. [`PgData::drain_local_pages`] / [`PgData::drain_all_pages`] give
+//! them all back, which the allocator does before giving up on a request,
+//! and which tests do before comparing free counts.
+//!
+//! `batch` follows the size of the zone ([`zone_batchsize`]): about a
+//! quarter of 1/1024 of the zone, at most 32 pages (128 KiB), rounded to
+//! 2^n - 1 (so that batches of different zones do not all hit the same
+//! cache colours); `high = 6 * batch`.
+//!
+//! ## Where it sits in boot
+//! `free_area_init_node` gives every zone and CPU a *boot pageset* with
+//! `high = 0, batch = 1` (every free goes straight through to the buddy), so
+//! `mem_init` leaves no page behind on a per-CPU list.
+//! [`PgData::setup_per_cpu_pageset`] then installs the real sizes, from the
+//! exact `managed_pages` (Linux 3.x does the same with `boot_pageset` and
+//! `setup_per_cpu_pageset`).
+//!
+//! ## Linux source
+//! `include/linux/mmzone.h` (`struct per_cpu_pages`, `struct
+//! per_cpu_pageset`), `mm/page_alloc.c` (`zone_batchsize`, `setup_pageset`,
+//! `setup_pagelist_highmark`, `setup_per_cpu_pageset`, `rmqueue_bulk`,
+//! `buffered_rmqueue`, `free_hot_cold_page`, `free_pcppages_bulk`,
+//! `drain_local_pages`, `drain_all_pages`). Seed 001; *Understanding the
+//! Linux Kernel*, 3rd ed., §8.1.8 "The Per-CPU Page Frame Cache".
+//!
+//! ## What we simplified and why
+//! * Linux needs no lock for a CPU's own pageset: only that CPU touches it,
+//!   with interrupts off. Rust wants proof of exclusive access, so each
+//!   pageset sits in a `spin::Mutex` that its CPU takes with interrupts off;
+//!   the lock is never contended by the CPU's own code. Draining *another*
+//!   CPU's lists (Linux sends it an IPI to drain itself) takes that CPU's
+//!   lock, which waits at most for one list operation.
+//! * Lock order: pageset, then zone. Nothing takes a pageset lock while
+//!   holding a zone lock.
+//! * Spilling ([`Zone::free_pcppages_bulk`]) takes one page per non-empty
+//!   list in turn; Linux weights the rotation to free more from lists it had
+//!   to skip. The count freed is the same.
+//! * `count >= high` triggers the spill, as in Linux (the page that reaches
+//!   `high` is the one that spills).
+
+use super::list::PageList;
+use super::migratetype::{MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MigrateType};
+use super::mmzone::{PgData, Zone, ZoneType};
+use super::page::Page;
+use super::page_alloc::FreeListError;
+use super::vmstat::{VmEventItem, VmEvents};
+use super::{PAGE_SHIFT, PAGE_SIZE};
+use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
+use crate::arch::current::smp::smp_processor_id;
+use crate::mm::layout::NR_CPUS;
+
+/// One CPU's stock of free order-0 pages of one zone (Linux `struct
+/// per_cpu_pages`).
+#[derive(Debug)]
+pub struct PerCpuPages {
+    /// Pages on all the lists together.
+    pub(super) count: usize,
+    /// When a free brings `count` to `high`, `batch` pages go back to the
+    /// buddy allocator. 0 means "keep nothing": every free spills at once.
+    pub(super) high: usize,
+    /// Pages moved to or from the buddy allocator at a time; at least 1.
+    pub(super) batch: usize,
+    /// One list per migrate type (the reserve's pages sit on the movable
+    /// list); hot end at the head.
+    pub(super) lists: [PageList; MIGRATE_PCPTYPES],
+}
+
+impl PerCpuPages {
+    /// Pages on the lists.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The spill threshold.
+    pub fn high(&self) -> usize {
+        self.high
+    }
+
+    /// The refill and spill size.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// The list of `migratetype` (the reserve shares the movable list).
+    pub fn list(&self, migratetype: MigrateType) -> &PageList {
+        &self.lists[pcp_list_index(migratetype)]
+    }
+}
+
+/// A zone's per-CPU data on one CPU (Linux `struct per_cpu_pageset`): the
+/// page lists and this CPU's share of the zone's event counters (Linux's
+/// `vm_stat_diff`, here never folded back: `vmstat.rs` adds them up).
+#[derive(Debug)]
+pub struct PerCpuPageset {
+    pub(super) pcp: PerCpuPages,
+    pub(super) vm_stat_diff: VmEvents,
+}
+
+impl PerCpuPageset {
+    /// The pageset every zone and CPU starts with (Linux `boot_pageset`,
+    /// `setup_pageset(p, 0)`): nothing is kept, every free spills at once.
+    pub(super) const fn boot_pageset() -> Self {
+        PerCpuPageset {
+            pcp: PerCpuPages {
+                count: 0,
+                high: 0,
+                batch: 1,
+                lists: [const { PageList::new() }; MIGRATE_PCPTYPES],
+            },
+            vm_stat_diff: VmEvents::new(),
+        }
+    }
+
+    /// The page lists.
+    pub fn pcp(&self) -> &PerCpuPages {
+        &self.pcp
+    }
+
+    /// Give the lists a batch size, keeping their pages (Linux
+    /// `setup_pageset`): `high = 6 * batch`, and a batch of 0 (a tiny zone)
+    /// becomes 1 with `high = 0`.
+    fn setup_pageset(&mut self, batch: usize) {
+        self.pcp.high = 6 * batch;
+        self.pcp.batch = batch.max(1);
+    }
+
+    /// Give the lists an explicit `high`, with a batch of a quarter of it,
+    /// at least 1 and at most `PAGE_SHIFT * 8` (Linux
+    /// `setup_pagelist_highmark`, the `percpu_pagelist_fraction` sysctl).
+    fn setup_pagelist_highmark(&mut self, high: usize) {
+        self.pcp.high = high;
+        self.pcp.batch = (high / 4).clamp(1, PAGE_SHIFT as usize * 8);
+    }
+}
+
+/// The per-CPU list a page of `migratetype` goes on: the reserve has none
+/// and uses the movable one (Linux `free_hot_cold_page`: "treat RESERVE as
+/// movable pages so we can get those areas back if necessary").
+fn pcp_list_index(migratetype: MigrateType) -> usize {
+    if (migratetype as usize) < MIGRATE_PCPTYPES {
+        migratetype as usize
+    } else {
+        MIGRATE_MOVABLE as usize
+    }
+}
+
+/// The batch size for a zone of `managed_pages` (Linux `zone_batchsize`):
+/// 1/1024 of the zone, at most 512 KiB worth, divided by 4, at least 1,
+/// then `(batch * 1.5)` rounded down to a power of two, minus one. A 16 MiB
+/// zone gets 0 (so `batch` 1 and `high` 0: no list), 112 MiB gets 7, 512
+/// MiB and more get 31.
+pub fn zone_batchsize(managed_pages: usize) -> usize {
+    let batch = (managed_pages / 1024).min(512 * 1024 / PAGE_SIZE) / 4;
+    let batch = batch.max(1);
+    let scaled = batch + batch / 2;
+    (1 << (usize::BITS - 1 - scaled.leading_zeros())) - 1
+}
+
+impl Zone {
+    /// Take up to `count` order-0 pages of `migratetype` from the buddy
+    /// allocator onto `list` (Linux `rmqueue_bulk`); the zone lock is held.
+    /// Returns how many were taken. Each page records the list it is on.
+    ///
+    /// The list is empty when this is called, and the pages are appended in
+    /// the order `__rmqueue` hands them out, which is ascending PFN order
+    /// within each block split: hot allocations then take them in physical
+    /// order (Linux gets the same effect by adding each page after the
+    /// previous one).
+    pub(super) fn rmqueue_bulk(
+        &mut self,
+        count: usize,
+        list: &mut PageList,
+        migratetype: MigrateType,
+    ) -> usize {
+        let map = self.mem_map();
+        let mut taken = 0;
+        while taken < count {
+            let Some(pfn) = self.__rmqueue(0, migratetype) else {
+                break;
+            };
+            self.zone_page(pfn).set_freepage_migratetype(migratetype);
+            list.add_tail(pfn, &map);
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Give `count` pages (at most all of them) from `pcp`'s lists back to
+    /// the buddy allocator (Linux `free_pcppages_bulk`); the zone lock is
+    /// held. The lists are visited in turn, one page from the tail (the
+    /// cold end) of each non-empty one; each page returns to the free list
+    /// its descriptor records. Returns the pages freed.
+    pub(super) fn free_pcppages_bulk(&mut self, count: usize, pcp: &mut PerCpuPages) -> usize {
+        let map = self.mem_map();
+        let to_free = count.min(pcp.count);
+        let mut freed = 0;
+        let mut list = 0;
+        // Stops early only if every list is empty, which a correct `count`
+        // rules out; it keeps a corrupt count from looping for ever.
+        let mut empty_in_a_row = 0;
+        while freed < to_free && empty_in_a_row < MIGRATE_PCPTYPES {
+            list = (list + 1) % MIGRATE_PCPTYPES;
+            let Some(pfn) = pcp.lists[list].pop_back(&map) else {
+                empty_in_a_row += 1;
+                continue;
+            };
+            empty_in_a_row = 0;
+            let migratetype = self.zone_page(pfn).get_freepage_migratetype();
+            self.__free_one_page(pfn, 0, migratetype);
+            freed += 1;
+        }
+        pcp.count -= freed;
+        freed
+    }
+}
+
+impl PgData {
+    /// The pageset of `zone_type` on CPU `cpu` (Linux `zone_pcp(zone, cpu)`,
+    /// later `per_cpu_ptr(zone->pageset, cpu)`).
+    pub fn zone_pcp(&self, zone_type: ZoneType, cpu: usize) -> &spin::Mutex<PerCpuPageset> {
+        self.pageset[zone_type as usize].cpu(cpu)
+    }
+
+    /// Install the real per-CPU list sizes of every zone on every CPU
+    /// (Linux `setup_per_cpu_pageset`), from the zones' `managed_pages`.
+    pub fn setup_per_cpu_pageset(&self) {
+        for zone_type in ZoneType::ALL {
+            let batch = zone_batchsize(self.zone(zone_type).lock().managed_pages());
+            for cpu in 0..NR_CPUS {
+                self.zone_pcp(zone_type, cpu).lock().setup_pageset(batch);
+            }
+        }
+    }
+
+    /// Set `high` of `zone_type`'s lists on every CPU, with the batch that
+    /// goes with it (Linux `setup_pagelist_highmark`, as the
+    /// `percpu_pagelist_fraction` sysctl applies it). Pages already on the
+    /// lists stay; a list above its new `high` spills on its next free.
+    /// `high = 0` switches the lists off (every free spills at once).
+    pub fn setup_pagelist_highmark(&self, zone_type: ZoneType, high: usize) {
+        for cpu in 0..NR_CPUS {
+            self.zone_pcp(zone_type, cpu)
+                .lock()
+                .setup_pagelist_highmark(high);
+        }
+    }
+
+    /// Take one free page of `migratetype` from this CPU's list for
+    /// `zone_type` (the order-0 half of Linux `buffered_rmqueue`, seed 001):
+    /// with interrupts off, refill the list from the buddy allocator if it
+    /// is empty (`rmqueue_bulk`, `batch` pages under the zone lock), then
+    /// take the head (hot) or, for `cold`, the tail. `None` if the zone has
+    /// no page at all for the list.
+    pub(super) fn rmqueue_pcp(
+        &self,
+        zone_type: ZoneType,
+        migratetype: MigrateType,
+        cold: bool,
+    ) -> Option<usize> {
+        let map = self.node_mem_map();
+        let list = pcp_list_index(migratetype);
+        let flags = local_irq_save();
+        let pfn = {
+            let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
+            let PerCpuPageset { pcp, vm_stat_diff } = &mut *pageset;
+            if pcp.lists[list].is_empty() {
+                let taken = self.zone(zone_type).lock().rmqueue_bulk(
+                    pcp.batch,
+                    &mut pcp.lists[list],
+                    migratetype,
+                );
+                pcp.count += taken;
+                if taken > 0 {
+                    vm_stat_diff.add(VmEventItem::PcpRefill, 1);
+                }
+            }
+            let pfn = if cold {
+                pcp.lists[list].pop_back(&map)
+            } else {
+                pcp.lists[list].pop_front(&map)
+            };
+            if pfn.is_some() {
+                pcp.count -= 1;
+            }
+            pfn
+        };
+        local_irq_restore(flags);
+        pfn
+    }
+
+    /// Free one page whose last reference was just dropped onto this CPU's
+    /// list (Linux `free_hot_cold_page`): check it, record the free list it
+    /// belongs to (its pageblock's type), put it at the head, or the tail
+    /// for `cold`, and if that brings the list to `high`, spill `batch`
+    /// pages back to the buddy allocator. With interrupts off throughout.
+    pub(super) fn free_hot_cold_page(&self, page: &Page, pfn: usize, cold: bool) {
+        if !self.free_pages_check_block(page, pfn, 0) {
+            return;
+        }
+        let map = self.node_mem_map();
+        let zone_type = page.page_zonenum();
+        let migratetype = super::migratetype::get_pageblock_migratetype(&map, pfn);
+        page.set_freepage_migratetype(migratetype);
+        let list = pcp_list_index(migratetype);
+        let flags = local_irq_save();
+        {
+            let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
+            let PerCpuPageset { pcp, vm_stat_diff } = &mut *pageset;
+            if cold {
+                pcp.lists[list].add_tail(pfn, &map);
+            } else {
+                pcp.lists[list].add(pfn, &map);
+            }
+            pcp.count += 1;
+            vm_stat_diff.add(VmEventItem::PgFree, 1);
+            if pcp.count >= pcp.high {
+                let batch = pcp.batch;
+                self.zone(zone_type).lock().free_pcppages_bulk(batch, pcp);
+                vm_stat_diff.add(VmEventItem::PcpSpill, 1);
+            }
+        }
+        local_irq_restore(flags);
+    }
+
+    /// Give every page on `cpu`'s lists, in every zone, back to the buddy
+    /// allocator; returns how many there were.
+    fn drain_pages(&self, cpu: usize) -> usize {
+        let flags = local_irq_save();
+        let mut drained = 0;
+        for zone_type in ZoneType::ALL {
+            let mut pageset = self.zone_pcp(zone_type, cpu).lock();
+            let count = pageset.pcp.count;
+            drained += self
+                .zone(zone_type)
+                .lock()
+                .free_pcppages_bulk(count, &mut pageset.pcp);
+        }
+        local_irq_restore(flags);
+        drained
+    }
+
+    /// Empty this CPU's lists (Linux `drain_local_pages`); returns the pages
+    /// given back.
+    pub fn drain_local_pages(&self) -> usize {
+        self.drain_pages(smp_processor_id())
+    }
+
+    /// Empty every CPU's lists (Linux `drain_all_pages`, which asks each CPU
+    /// by IPI to drain itself; we take each CPU's pageset lock instead, see
+    /// the module doc). Returns the pages given back.
+    pub fn drain_all_pages(&self) -> usize {
+        (0..NR_CPUS).map(|cpu| self.drain_pages(cpu)).sum()
+    }
+
+    /// Pages on the per-CPU lists of `zone_type`, all CPUs together.
+    pub fn nr_pcp_pages(&self, zone_type: ZoneType) -> usize {
+        (0..NR_CPUS)
+            .map(|cpu| self.zone_pcp(zone_type, cpu).lock().pcp.count)
+            .sum()
+    }
+
+    /// Check the per-CPU lists of `zone_type` on every CPU: each list's
+    /// links agree with its length, the lengths add up to `count`, and every
+    /// page on them is a free page of this zone (count 0, unmapped, not
+    /// reserved, not `PG_buddy`) recording the list it is on (a reserve
+    /// page on the movable list records "reserve"). Returns the pages
+    /// counted. Used by the property tests next to
+    /// [`Zone::check_free_lists`].
+    pub fn check_pcp_lists(&self, zone_type: ZoneType) -> Result<usize, FreeListError> {
+        let map = self.node_mem_map();
+        let error = |pfn, problem| {
+            Err(FreeListError {
+                zone: zone_type.name(),
+                order: 0,
+                pfn,
+                problem,
+            })
+        };
+        let mut total = 0;
+        for cpu in 0..NR_CPUS {
+            let pageset = self.zone_pcp(zone_type, cpu).lock();
+            let mut on_lists = 0;
+            for (index, list) in pageset.pcp.lists.iter().enumerate() {
+                let mut walk = list.iter(&map);
+                for (pfn, _) in walk.by_ref() {
+                    on_lists += 1;
+                    let page = map.pfn_to_page(pfn).expect("list walks yield mapped PFNs");
+                    if page.page_zonenum() != zone_type {
+                        return error(Some(pfn), "per-CPU page belongs to another zone");
+                    }
+                    if page.page_count() != 0
+                        || page.page_mapcount() != 0
+                        || page.is_reserved()
+                        || page.is_buddy()
+                    {
+                        return error(
+                            Some(pfn),
+                            "per-CPU page is in use, reserved or in the buddy lists",
+                        );
+                    }
+                    if pcp_list_index(page.get_freepage_migratetype()) != index {
+                        return error(
+                            Some(pfn),
+                            "per-CPU page on another migratetype's list than it records",
+                        );
+                    }
+                }
+                if walk.dangling().is_some() {
+                    return error(
+                        walk.dangling(),
+                        "per-CPU list links disagree with its length",
+                    );
+                }
+            }
+            if on_lists != pageset.pcp.count {
+                return error(None, "per-CPU count disagrees with its lists");
+            }
+            total += on_lists;
+        }
+        Ok(total)
+    }
+}
+
+// A pageset must stay small: there is one per zone and CPU, and the node
+// descriptor holding them is built on the boot stack.
+#[cfg(target_pointer_width = "32")]
+const _: () =
+    assert!(super::mmzone::MAX_NR_ZONES * NR_CPUS * core::mem::size_of::<PerCpuPageset>() <= 1536);
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_batchsize_follows_linux() {
+        // (managed pages, batch): 16 MiB, 112 MiB, 128 MiB, 512 MiB, 1 GiB.
+        let cases = [
+            (4096, 0),
+            (28_672, 7),
+            (32_768, 7),
+            (131_072, 31),
+            (262_144, 31),
+        ];
+        for (pages, batch) in cases {
+            assert_eq!(zone_batchsize(pages), batch, "{pages} pages");
+        }
+        let mut pageset = PerCpuPageset::boot_pageset();
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (0, 1));
+        pageset.setup_pageset(31);
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (186, 31));
+        pageset.setup_pageset(0);
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (0, 1));
+        pageset.setup_pagelist_highmark(64);
+        assert_eq!((pageset.pcp.high, pageset.pcp.batch), (64, 16));
+        pageset.setup_pagelist_highmark(4096);
+        assert_eq!(pageset.pcp.batch, PAGE_SHIFT as usize * 8);
+    }
+}
+
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests {
+    use super::*;
+    use crate::mm::gfp::GfpFlags;
+    use crate::mm::init::node;
+    use crate::mm::kernel_test_support::{Held, only, quiesced_snapshot};
+
+    fn this_cpu_count(zone_type: ZoneType) -> usize {
+        node()
+            .zone_pcp(zone_type, smp_processor_id())
+            .lock()
+            .pcp()
+            .count()
+    }
+
+    #[test_case]
+    fn pageset_sizes_follow_zone_batchsize() {
+        let node = node();
+        for zone_type in ZoneType::ALL {
+            let batch = zone_batchsize(node.zone(zone_type).lock().managed_pages());
+            for cpu in 0..NR_CPUS {
+                let pageset = node.zone_pcp(zone_type, cpu).lock();
+                assert_eq!(
+                    (pageset.pcp().batch(), pageset.pcp().high()),
+                    (batch.max(1), 6 * batch),
+                    "{zone_type:?}"
+                );
+            }
+        }
+    }
+
+    #[test_case]
+    fn refill_and_spill_move_exactly_one_batch() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        node.setup_pagelist_highmark(ZoneType::Normal, 64);
+        let zonelist = only(ZoneType::Normal);
+        let free = || node.zone(ZoneType::Normal).lock().free_pages();
+        let event = |item| node.zone_vm_events(ZoneType::Normal).get(item);
+        let state = || (free(), this_cpu_count(ZoneType::Normal));
+        let (f0, refills, spills) = (
+            free(),
+            event(VmEventItem::PcpRefill),
+            event(VmEventItem::PcpSpill),
+        );
+        let mut held = Held::new();
+        // The first page brings a batch of 16 from the buddy.
+        held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        assert_eq!(state(), (f0 - 16, 15));
+        for _ in 0..15 {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        assert_eq!(state(), (f0 - 16, 0));
+        held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        assert_eq!(state(), (f0 - 32, 15));
+        while held.pages() < 80 {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        assert_eq!(state(), (f0 - 80, 0));
+        assert_eq!(event(VmEventItem::PcpRefill) - refills, 5);
+        // Frees stay on the list until it reaches high (64); then a batch of
+        // 16 goes back.
+        for kept in 1..64 {
+            held.free_one();
+            assert_eq!(state(), (f0 - 80, kept));
+        }
+        held.free_one();
+        assert_eq!(state(), (f0 - 80 + 16, 48));
+        assert_eq!(event(VmEventItem::PcpSpill) - spills, 1);
+        held.free_all();
+        assert_eq!(state(), (f0 - 80 + 32, 48));
+        assert_eq!(event(VmEventItem::PcpSpill) - spills, 2);
+        assert_eq!(node.drain_local_pages(), 48);
+        assert_eq!(state(), (f0, 0));
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    /// A request whose pages go on per-CPU list `index`.
+    fn gfp_of_list(index: usize) -> GfpFlags {
+        match index {
+            0 => GfpFlags::GFP_KERNEL,
+            1 => GfpFlags::GFP_TEMPORARY,
+            _ => GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE,
+        }
+    }
+
+    #[test_case]
+    fn hot_pages_are_reused_first_and_cold_pages_last() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        node.setup_pagelist_highmark(ZoneType::Normal, 64);
+        let zonelist = only(ZoneType::Normal);
+        let map = node.node_mem_map();
+        let list_of = |page: &Page| {
+            pcp_list_index(super::super::migratetype::get_pageblock_migratetype(
+                &map,
+                node.page_to_pfn(page).unwrap(),
+            ))
+        };
+        let a = node
+            .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist)
+            .unwrap();
+        // A second page that will go on the same list when freed; pages of
+        // other pageblock types are kept aside meanwhile.
+        let mut others = PageList::new();
+        let b = loop {
+            let page = node
+                .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &zonelist)
+                .unwrap();
+            if list_of(page) == list_of(a) {
+                break page;
+            }
+            others.add(node.page_to_pfn(page).unwrap(), &map);
+        };
+        node.__free_page(a);
+        node.free_cold_page(b);
+        let gfp = gfp_of_list(list_of(a));
+        let hot = node.__alloc_pages(gfp, 0, &zonelist).unwrap();
+        let cold = node
+            .__alloc_pages(gfp | GfpFlags::__GFP_COLD, 0, &zonelist)
+            .unwrap();
+        assert!(
+            core::ptr::eq(hot, a),
+            "the page freed hot is the next one handed out"
+        );
+        assert!(
+            core::ptr::eq(cold, b),
+            "the page freed cold is the one __GFP_COLD gets"
+        );
+        node.__free_page(hot);
+        node.__free_page(cold);
+        while let Some(pfn) = others.pop_front(&map) {
+            node.__free_page(node.pfn_to_page(pfn).unwrap());
+        }
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
+    }
+
+    #[test_case]
+    fn drain_returns_every_page_on_every_list() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        node.setup_pagelist_highmark(ZoneType::Normal, 64);
+        let zonelist = only(ZoneType::Normal);
+        let mut held = Held::new();
+        // 40 pages come in three batches of 16: 8 stay on the list; freeing
+        // the 40 (below high) leaves 48 there.
+        for _ in 0..40 {
+            held.alloc(GfpFlags::GFP_KERNEL, 0, &zonelist).unwrap();
+        }
+        held.free_all();
+        assert_eq!(node.nr_pcp_pages(ZoneType::Normal), 48);
+        node.check_pcp_lists(ZoneType::Normal)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(node.drain_all_pages(), 48);
+        assert_eq!(ZoneType::ALL.map(|zone| node.nr_pcp_pages(zone)), [0; 3]);
+        assert_eq!(quiesced_snapshot(node), before);
+        node.setup_per_cpu_pageset();
+    }
+}

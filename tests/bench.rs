@@ -1,0 +1,229 @@
+//! The benchmark kernel: `cargo xtask bench` boots it (never `cargo xtask
+//! test`, see `xtask/src/matrix.rs`). It measures the zone allocator with the
+//! time-stamp counter and prints a table, then powers off. Figures only:
+//! nothing here asserts a timing. Under QEMU's TCG the TSC ticks with the
+//! host's clock, so "cycles" are host time in TSC units, useful to compare
+//! the rows with each other.
+//!
+//! 1. Order-0 alloc+free through the per-CPU lists, and through the buddy
+//!    allocator alone (per-CPU lists off: high 0, batch 1), order 3 and
+//!    order 9, and bursts of 1024 order-0 pages.
+//! 2. `free_all_bootmem` and `set_highmem_pages_init`, measured by
+//!    `mem_init` during this very boot, scaled to one GiB.
+//! 3. Fragmentation: a synthetic 256 MiB node (its `mem_map` is a static
+//!    array here; no frame behind it is touched) goes through the same
+//!    random workload with and without grouping by mobility; then every
+//!    movable page is freed, as reclaim or migration could, and the largest
+//!    free block and the number of free blocks of order >= 3 tell how much
+//!    contiguous memory the unmovable pages left.
+#![no_std]
+#![no_main]
+
+use kernel::arch::x86::cpu::rdtsc;
+use kernel::arch::x86::qemu::{QemuExitCode, exit_qemu};
+use kernel::mm::MAX_ORDER;
+use kernel::mm::bootmem::free_all_bootmem;
+use kernel::mm::gfp::GfpFlags;
+use kernel::mm::init::{bootmem_timing, node};
+use kernel::mm::mmzone::{PgData, ZoneType};
+use kernel::mm::page::Page;
+use kernel::mm::pfn_phys;
+use kernel::println;
+use spin::Mutex;
+
+#[unsafe(no_mangle)]
+fn kernel_init() -> ! {
+    println!("=== kernel benchmark ===");
+    println!("| benchmark | TSC cycles |");
+    println!("|---|---|");
+    allocation_costs();
+    bootmem_costs();
+    fragmentation();
+    println!("=== end of kernel benchmark ===");
+    exit_qemu(QemuExitCode::Success)
+}
+
+/// Median of `runs` measurements of `body`, each divided by `ops`.
+fn cycles_per_op(ops: u64, mut body: impl FnMut()) -> u64 {
+    let mut samples = [0u64; 5];
+    body(); // warm up (per-CPU lists filled, pageblocks stolen)
+    for sample in &mut samples {
+        let start = rdtsc();
+        body();
+        *sample = (rdtsc() - start) / ops;
+    }
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn alloc_free_loop(gfp: GfpFlags, order: usize, iterations: u64) -> u64 {
+    let node = node();
+    cycles_per_op(iterations, || {
+        for _ in 0..iterations {
+            let page = node.alloc_pages(gfp, order).expect("memory is free");
+            node.__free_pages(page, order);
+        }
+    })
+}
+
+fn allocation_costs() {
+    let node = node();
+    let pcp = alloc_free_loop(GfpFlags::GFP_KERNEL, 0, 20_000);
+    println!("| order-0 alloc+free, per-CPU lists | {pcp} |");
+    node.setup_pagelist_highmark(ZoneType::Normal, 0);
+    let buddy = alloc_free_loop(GfpFlags::GFP_KERNEL, 0, 20_000);
+    node.setup_per_cpu_pageset();
+    println!("| order-0 alloc+free, buddy only | {buddy} |");
+    println!(
+        "| order-3 alloc+free | {} |",
+        alloc_free_loop(GfpFlags::GFP_KERNEL, 3, 5_000)
+    );
+    println!(
+        "| order-9 alloc+free | {} |",
+        alloc_free_loop(GfpFlags::GFP_KERNEL, 9, 1_000)
+    );
+    let burst = |node: &PgData| {
+        cycles_per_op(2 * 1024, || {
+            let mut held = kernel::mm::list::PageList::new();
+            let map = node.node_mem_map();
+            for _ in 0..1024 {
+                let page = node.alloc_page(GfpFlags::GFP_KERNEL).unwrap();
+                held.add(node.page_to_pfn(page).unwrap(), &map);
+            }
+            while let Some(pfn) = held.pop_front(&map) {
+                node.__free_page(node.pfn_to_page(pfn).unwrap());
+            }
+        })
+    };
+    println!(
+        "| order-0 burst of 1024 then free, per op, per-CPU lists | {} |",
+        burst(node)
+    );
+    node.setup_pagelist_highmark(ZoneType::Normal, 0);
+    println!(
+        "| order-0 burst of 1024 then free, per op, buddy only | {} |",
+        burst(node)
+    );
+    node.setup_per_cpu_pageset();
+}
+
+fn bootmem_costs() {
+    const GIB_PAGES: u64 = 1 << 18;
+    let timing = bootmem_timing().expect("mem_init ran");
+    let per_gib = |cycles: u64, pages: usize| cycles * GIB_PAGES / (pages as u64).max(1);
+    println!(
+        "| free_all_bootmem, per GiB ({} pages measured) | {} |",
+        timing.free_all_bootmem_pages,
+        per_gib(
+            timing.free_all_bootmem_cycles,
+            timing.free_all_bootmem_pages
+        )
+    );
+    if timing.highmem_init_pages > 0 {
+        println!(
+            "| set_highmem_pages_init (page by page), per GiB ({} pages measured) | {} |",
+            timing.highmem_init_pages,
+            per_gib(timing.highmem_init_cycles, timing.highmem_init_pages)
+        );
+    }
+}
+
+/// Pages of the synthetic node of the fragmentation workload: 256 MiB.
+const FRAG_PAGES: usize = 65536;
+/// Its `mem_map`: descriptors only, in the kernel's .bss.
+static FRAG_MEM_MAP: [Page; FRAG_PAGES] = [const { Page::new() }; FRAG_PAGES];
+/// The blocks the workload holds: (pfn, order, movable).
+static HELD: Mutex<[(u32, u8, bool); FRAG_PAGES]> = Mutex::new([(0, 0, false); FRAG_PAGES]);
+
+/// Deterministic pseudo-random numbers (xorshift).
+struct XorShift(u32);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0 as usize % n
+    }
+}
+
+/// The workload on a fresh synthetic node; returns the largest free order,
+/// the number of free blocks of order >= 3 and of whole free pageblocks
+/// (order 10) once the movable pages are gone.
+fn fragment(mobility_disabled: bool) -> (usize, usize, usize) {
+    let pgdat = PgData::free_area_init_node(
+        &FRAG_MEM_MAP,
+        [0, FRAG_PAGES, FRAG_PAGES],
+        [(0, FRAG_PAGES)].into_iter(),
+    );
+    free_all_bootmem(&pgdat, [(0, pfn_phys(FRAG_PAGES as u64))].into_iter());
+    pgdat.set_page_group_by_mobility_disabled(mobility_disabled);
+    let mut held = HELD.lock();
+    let mut nr_held = 0;
+    let mut used = 0;
+    let mut rng = XorShift(0x2545_f491);
+    // Keep memory about 75 % full while blocks come and go, as user pages
+    // (movable) and kernel data (unmovable, one allocation in eight, order
+    // 0 or 1) would.
+    for _ in 0..200_000 {
+        if used < FRAG_PAGES * 3 / 4 || nr_held == 0 {
+            let movable = rng.below(8) != 0;
+            let (gfp, order) = if movable {
+                (GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE, 0)
+            } else {
+                (GfpFlags::GFP_KERNEL, rng.below(2))
+            };
+            if let Some(page) = pgdat.alloc_pages(
+                gfp | GfpFlags::__GFP_NOWARN | GfpFlags::__GFP_NORETRY,
+                order,
+            ) {
+                held[nr_held] = (
+                    pgdat.page_to_pfn(page).unwrap() as u32,
+                    order as u8,
+                    movable,
+                );
+                nr_held += 1;
+                used += 1 << order;
+            }
+        } else {
+            let index = rng.below(nr_held);
+            let (pfn, order, _) = held[index];
+            held[index] = held[nr_held - 1];
+            nr_held -= 1;
+            pgdat.__free_pages(pgdat.pfn_to_page(pfn as usize).unwrap(), order as usize);
+            used -= 1 << order;
+        }
+    }
+    // Reclaim every movable page.
+    for &(pfn, order, movable) in &held[..nr_held] {
+        if movable {
+            pgdat.__free_pages(pgdat.pfn_to_page(pfn as usize).unwrap(), order as usize);
+        }
+    }
+    pgdat.drain_all_pages();
+    let info = pgdat.zone(ZoneType::Normal).lock().buddyinfo();
+    // Put everything back, so that FRAG_MEM_MAP can be reused.
+    for &(pfn, order, movable) in &held[..nr_held] {
+        if !movable {
+            pgdat.__free_pages(pgdat.pfn_to_page(pfn as usize).unwrap(), order as usize);
+        }
+    }
+    let largest = (0..MAX_ORDER)
+        .rev()
+        .find(|&order| info[order] > 0)
+        .unwrap_or(0);
+    (largest, info[3..].iter().sum(), info[MAX_ORDER - 1])
+}
+
+fn fragmentation() {
+    for (label, disabled) in [("with migratetypes", false), ("without migratetypes", true)] {
+        let (largest, big_blocks, pageblocks) = fragment(disabled);
+        println!(
+            "| fragmentation {label}: largest free order after freeing movable pages | {largest} |"
+        );
+        println!("| fragmentation {label}: free blocks of order >= 3 | {big_blocks} |");
+        println!(
+            "| fragmentation {label}: free whole pageblocks (order 10, of 64) | {pageblocks} |"
+        );
+    }
+}

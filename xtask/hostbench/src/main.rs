@@ -1,0 +1,222 @@
+//! The host half of `cargo xtask bench`: the kernel's zone allocator (the
+//! very `mm` code the kernel runs, built for the host) against two peer
+//! frame allocators from crates.io, on the same workloads over the same
+//! number of frames, in nanoseconds per operation (median of several runs).
+//!
+//! * `linmem (pcp)`: `alloc_pages` / `__free_pages` with the per-CPU lists
+//!   sized as the kernel sizes them (`setup_per_cpu_pageset`);
+//! * `linmem (buddy)`: the same with the per-CPU lists off (the boot
+//!   pageset: every page goes through the zone lock);
+//! * `buddy_system_allocator`: its `FrameAllocator` (free lists in
+//!   `BTreeSet`s);
+//! * `bitmap-allocator`: `BitAlloc64K` (a 16-ary tree of bitmaps).
+//!
+//! Figures only: nothing here asserts a timing.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use bitmap_allocator::{BitAlloc, BitAlloc64K};
+use buddy_system_allocator::FrameAllocator;
+use kernel::mm::bootmem::free_all_bootmem;
+use kernel::mm::gfp::GfpFlags;
+use kernel::mm::mmzone::PgData;
+use kernel::mm::page::Page;
+use kernel::mm::{PAGE_SIZE, pfn_phys};
+
+/// Frames every allocator manages: 256 MiB.
+const NR_FRAMES: usize = 65536;
+/// Runs per figure; the median is printed.
+const RUNS: usize = 5;
+
+/// The interface the workloads need: blocks of `2^order` frames.
+trait Frames {
+    fn alloc(&mut self, order: usize) -> Option<usize>;
+    fn free(&mut self, frame: usize, order: usize);
+}
+
+/// The kernel's node, one Normal zone of `NR_FRAMES` frames.
+struct Linmem {
+    pgdat: &'static PgData,
+}
+
+impl Linmem {
+    fn new(per_cpu_lists: bool) -> Linmem {
+        let map: &'static [Page] = Box::leak((0..NR_FRAMES).map(|_| Page::new()).collect());
+        let pgdat: &'static PgData = Box::leak(Box::new(PgData::free_area_init_node(
+            map,
+            [0, NR_FRAMES, NR_FRAMES],
+            [(0, NR_FRAMES)].into_iter(),
+        )));
+        free_all_bootmem(pgdat, [(0, pfn_phys(NR_FRAMES as u64))].into_iter());
+        if per_cpu_lists {
+            pgdat.setup_per_cpu_pageset();
+        }
+        Linmem { pgdat }
+    }
+}
+
+impl Frames for Linmem {
+    fn alloc(&mut self, order: usize) -> Option<usize> {
+        let page = self
+            .pgdat
+            .alloc_pages(GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NOWARN, order)?;
+        self.pgdat.page_to_pfn(page)
+    }
+    fn free(&mut self, frame: usize, order: usize) {
+        self.pgdat
+            .__free_pages(self.pgdat.pfn_to_page(frame).unwrap(), order);
+    }
+}
+
+struct Buddy(FrameAllocator<32>);
+
+impl Frames for Buddy {
+    fn alloc(&mut self, order: usize) -> Option<usize> {
+        self.0.alloc(1 << order)
+    }
+    fn free(&mut self, frame: usize, order: usize) {
+        self.0.dealloc(frame, 1 << order);
+    }
+}
+
+struct Bitmap(Box<BitAlloc64K>);
+
+impl Frames for Bitmap {
+    fn alloc(&mut self, order: usize) -> Option<usize> {
+        if order == 0 {
+            self.0.alloc()
+        } else {
+            self.0.alloc_contiguous(None, 1 << order, order)
+        }
+    }
+    fn free(&mut self, frame: usize, order: usize) {
+        if order == 0 {
+            self.0.dealloc(frame);
+        } else {
+            self.0.dealloc_contiguous(frame, 1 << order);
+        }
+    }
+}
+
+/// Deterministic pseudo-random numbers (xorshift).
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// A workload: runs on a fresh allocator, returns the number of operations
+/// (allocations plus frees) it did.
+type Workload = fn(&mut dyn Frames) -> usize;
+
+/// One page allocated and freed at once, over and over.
+fn pairs(frames: &mut dyn Frames) -> usize {
+    for _ in 0..200_000 {
+        let frame = frames.alloc(0).unwrap();
+        frames.free(black_box(frame), 0);
+    }
+    400_000
+}
+
+/// 1024 pages allocated, then freed in reverse order, over and over.
+fn bursts(frames: &mut dyn Frames) -> usize {
+    let mut held = Vec::with_capacity(1024);
+    for _ in 0..200 {
+        held.extend((0..1024).map(|_| frames.alloc(0).unwrap()));
+        while let Some(frame) = held.pop() {
+            frames.free(frame, 0);
+        }
+    }
+    200 * 2048
+}
+
+/// Orders 0 to 3 allocated and freed at random, memory kept half full.
+fn churn(frames: &mut dyn Frames) -> usize {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut held: Vec<(usize, usize)> = Vec::new();
+    let mut used = 0;
+    let mut ops = 0;
+    for _ in 0..300_000 {
+        if used < NR_FRAMES / 2 || held.is_empty() {
+            let order = rng.below(4).min(rng.below(4));
+            if let Some(frame) = frames.alloc(order) {
+                held.push((frame, order));
+                used += 1 << order;
+            }
+        } else {
+            let (frame, order) = held.swap_remove(rng.below(held.len()));
+            frames.free(frame, order);
+            used -= 1 << order;
+        }
+        ops += 1;
+    }
+    ops
+}
+
+/// Median nanoseconds per operation of `workload` on fresh allocators.
+fn measure(make: &dyn Fn() -> Box<dyn Frames>, workload: Workload) -> f64 {
+    let mut figures: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let mut frames = make();
+            let start = Instant::now();
+            let ops = workload(frames.as_mut());
+            start.elapsed().as_nanos() as f64 / ops as f64
+        })
+        .collect();
+    figures.sort_by(f64::total_cmp);
+    figures[RUNS / 2]
+}
+
+fn main() {
+    let allocators: [(&str, Box<dyn Fn() -> Box<dyn Frames>>); 4] = [
+        ("linmem (pcp)", Box::new(|| Box::new(Linmem::new(true)))),
+        ("linmem (buddy)", Box::new(|| Box::new(Linmem::new(false)))),
+        (
+            "buddy_system_allocator",
+            Box::new(|| {
+                let mut buddy = FrameAllocator::<32>::new();
+                buddy.add_frame(0, NR_FRAMES);
+                Box::new(Buddy(buddy))
+            }),
+        ),
+        (
+            "bitmap-allocator",
+            Box::new(|| {
+                let mut bitmap = Box::new(BitAlloc64K::DEFAULT);
+                bitmap.insert(0..NR_FRAMES);
+                Box::new(Bitmap(bitmap))
+            }),
+        ),
+    ];
+    let workloads: [(&str, Workload); 3] = [
+        ("order-0 alloc+free pairs", pairs),
+        ("order-0 bursts of 1024", bursts),
+        ("random churn, orders 0-3", churn),
+    ];
+    println!(
+        "host benchmark: ns per operation (median of {RUNS} runs), {NR_FRAMES} frames of {PAGE_SIZE} bytes"
+    );
+    print!("| {:<26} |", "workload");
+    for (name, _) in &allocators {
+        print!(" {name:>22} |");
+    }
+    println!();
+    print!("|{}|", "-".repeat(28));
+    for _ in &allocators {
+        print!("{}|", "-".repeat(24));
+    }
+    println!();
+    for (workload_name, workload) in workloads {
+        print!("| {workload_name:<26} |");
+        for (_, make) in &allocators {
+            print!(" {:>22.1} |", measure(make.as_ref(), workload));
+        }
+        println!();
+    }
+}

@@ -1,0 +1,74 @@
+//! `cargo xtask bench`: the benchmarks.
+//!
+//! 1. The benchmark kernel (`tests/bench.rs`, built with optimisations)
+//!    boots in QEMU and prints a table measured with the TSC, between two
+//!    marker lines; the rest of the serial output is the boot log, shown
+//!    only with `--verbose`.
+//! 2. The host benchmark (`xtask/hostbench/`) runs the kernel's allocator code
+//!    and two peer crates on the same workloads.
+//!
+//! Benchmarks print figures; they never judge them.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::Error;
+use crate::cargo::{self, Workspace};
+use crate::iso::Staging;
+use crate::protocol::{BootEnd, clean_line};
+use crate::qemu::{self, GuestExit, Machine, Serial, Timeouts};
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchOptions {
+    pub machine: Machine,
+    pub verbose: bool,
+}
+
+/// First and last line of the kernel's table.
+const BEGIN_MARKER: &str = "=== kernel benchmark ===";
+const END_MARKER: &str = "=== end of kernel benchmark ===";
+
+pub fn run(ws: &Workspace, options: &BenchOptions) -> Result<ExitCode, Error> {
+    println!("=== building the benchmark kernel (release)");
+    let elf = cargo::build_bench_kernel(ws)?;
+    let staging = Staging::new(&ws.iso_dir(), "bench", &elf)?;
+    let iso = staging.make_iso("")?;
+    println!("=== booting it with {} of RAM", options.machine.mem);
+    let cmd = qemu::command(iso, &options.machine, Serial::Stdio);
+    let timeouts = Timeouts {
+        silence: Duration::from_secs(300),
+        total: Duration::from_secs(1800),
+    };
+    let mut pending = Vec::new();
+    let mut in_table = false;
+    let captured = qemu::run_captured(cmd, timeouts, |bytes| {
+        pending.extend_from_slice(bytes);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line = clean_line(&pending[..end]);
+            pending.drain(..=end);
+            in_table |= line == BEGIN_MARKER;
+            // In the table, only its rows: the fragmentation runs log the
+            // set-up of their synthetic nodes.
+            let row = in_table && (line.starts_with('|') || line.starts_with("==="));
+            if row || options.verbose {
+                println!("{line}");
+            }
+            in_table &= line != END_MARKER;
+        }
+    })?;
+    if captured.end != BootEnd::Exited(GuestExit::Success) {
+        return Err(Error::new(format!(
+            "the benchmark kernel ended with {} instead of success{}",
+            captured.end,
+            if captured.stderr.is_empty() {
+                String::new()
+            } else {
+                format!("; QEMU said: {}", captured.stderr.trim())
+            }
+        )));
+    }
+    println!("\n=== host benchmark (release)");
+    cargo::run_host_bench(ws)?;
+    Ok(ExitCode::SUCCESS)
+}
