@@ -32,6 +32,7 @@ pub mod arch;
 pub mod cmdline;
 pub mod mm;
 pub mod percpu;
+pub mod spinlock;
 
 #[cfg(target_os = "none")]
 pub mod init;

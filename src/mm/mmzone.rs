@@ -56,7 +56,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use spin::Mutex;
+use crate::spinlock::SpinLockIrq;
 
 use super::gfp::{GfpFlags, Zonelist, build_zonelists, gfp_zone};
 use super::list::{LIST_NONE, PageList};
@@ -140,8 +140,10 @@ impl FreeArea {
     }
 }
 
-/// One memory zone (Linux `struct zone`). Lives inside a `spin::Mutex` in
-/// [`PgData::node_zones`]; holding the guard is holding `zone->lock`.
+/// One memory zone (Linux `struct zone`). Lives inside a `SpinLockIrq` in
+/// [`PgData::node_zones`]; holding the guard is holding `zone->lock`, taken
+/// with interrupts off (`spin_lock_irqsave`) because interrupt handlers
+/// allocate pages too.
 ///
 /// Page accounting, from biggest to smallest:
 /// `spanned_pages` ≥ `present_pages` ≥ `managed_pages` ≥ `free_pages`.
@@ -327,9 +329,9 @@ impl fmt::Display for ZoneRangeLine {
 /// are behind their locks and the totals are atomics.
 #[derive(Debug)]
 pub struct PgData {
-    /// `pgdat->node_zones[]`, indexed by [`ZoneType`]. The mutex is
+    /// `pgdat->node_zones[]`, indexed by [`ZoneType`]. The lock is
     /// `zone->lock`.
-    pub node_zones: [Mutex<Zone>; MAX_NR_ZONES],
+    pub node_zones: [SpinLockIrq<Zone>; MAX_NR_ZONES],
     /// `pgdat->node_zonelists[]`: the fallback order for each zone class.
     node_zonelists: [Zonelist; MAX_NR_ZONES],
     /// `pgdat->node_mem_map`: one descriptor per PFN from 0 (FLATMEM).
@@ -434,7 +436,7 @@ impl PgData {
             let i = zone_type as usize;
             let start = arch_zone_lowest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
             let end = arch_zone_highest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
-            Mutex::new(Zone::new(
+            SpinLockIrq::new(Zone::new(
                 zone_type,
                 start,
                 ram.present_pages[i],
@@ -525,7 +527,7 @@ impl PgData {
     }
 
     /// The zone of type `zone_type`, behind its lock.
-    pub fn zone(&self, zone_type: ZoneType) -> &Mutex<Zone> {
+    pub fn zone(&self, zone_type: ZoneType) -> &SpinLockIrq<Zone> {
         &self.node_zones[zone_type as usize]
     }
 
@@ -556,7 +558,7 @@ impl PgData {
 
     /// The zone a page belongs to, from the zone link in its flags (Linux
     /// `page_zone`).
-    pub fn page_zone(&self, page: &Page) -> &Mutex<Zone> {
+    pub fn page_zone(&self, page: &Page) -> &SpinLockIrq<Zone> {
         self.zone(page.page_zonenum())
     }
 
