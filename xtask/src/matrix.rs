@@ -178,6 +178,18 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
         cmdline: "",
         expectation: Expectation::ExpectNoTests,
     },
+    IntegrationKernel {
+        name: "kthread_faults",
+        mem: "128M",
+        cmdline: "",
+        expectation: Expectation::Pass,
+    },
+    IntegrationKernel {
+        name: "timer_hz",
+        mem: "128M",
+        cmdline: "hz=1000",
+        expectation: Expectation::Pass,
+    },
 ];
 
 /// Settings for an integration kernel the table does not know.
@@ -447,7 +459,8 @@ mod tests {
         );
         assert_eq!(plans[7].cmdline, "nopse");
         assert_eq!(plans[11].expectation, Expectation::ExpectNoTests);
-        assert_eq!(notes.len(), 3, "{notes:?}"); // stack_overflow, harness_selftest missing; zz_new unknown
+        // stack_overflow, harness_selftest, kthread_faults, timer_hz missing; zz_new unknown
+        assert_eq!(notes.len(), 5, "{notes:?}");
         assert!(
             notes
                 .iter()
