@@ -115,7 +115,7 @@ impl PreemptCount {
     /// The counter after adding `offset` to one field; a field that would
     /// overflow into its neighbour is a kernel bug and panics (Linux
     /// `add_preempt_count` with `CONFIG_DEBUG_PREEMPT`).
-    pub fn add(self, offset: u32) -> PreemptCount {
+    pub fn add_offset(self, offset: u32) -> PreemptCount {
         let mask = Self::mask_of(offset);
         assert!(
             self.0 & mask != mask,
@@ -128,7 +128,7 @@ impl PreemptCount {
     /// The counter after subtracting `offset` from one field; taking more
     /// than was added (a `preempt_enable` without its `preempt_disable`) is
     /// a kernel bug and panics (Linux `sub_preempt_count`'s underflow check).
-    pub fn sub(self, offset: u32) -> PreemptCount {
+    pub fn sub_offset(self, offset: u32) -> PreemptCount {
         assert!(
             self.0 & Self::mask_of(offset) >= offset,
             "preempt_count underflow: {:#010x} - {offset:#x}",
@@ -169,14 +169,14 @@ pub fn set_preempt_count(count: PreemptCount) {
 /// handler gives back what it added, so the value we write is still right.
 pub fn add_preempt_count(offset: u32) {
     let counter = PREEMPT_COUNT.this_cpu();
-    let new = PreemptCount(counter.load(Ordering::Relaxed)).add(offset);
+    let new = PreemptCount(counter.load(Ordering::Relaxed)).add_offset(offset);
     counter.store(new.0, Ordering::Relaxed);
 }
 
 /// Subtracts one of the offsets (Linux `sub_preempt_count`).
 pub fn sub_preempt_count(offset: u32) {
     let counter = PREEMPT_COUNT.this_cpu();
-    let new = PreemptCount(counter.load(Ordering::Relaxed)).sub(offset);
+    let new = PreemptCount(counter.load(Ordering::Relaxed)).sub_offset(offset);
     counter.store(new.0, Ordering::Relaxed);
 }
 
@@ -321,22 +321,22 @@ mod tests {
     #[cfg_attr(target_os = "none", test_case)]
     #[cfg_attr(not(target_os = "none"), test)]
     fn fields_nest_independently() {
-        let count = PreemptCount(0).add(PREEMPT_OFFSET).add(PREEMPT_OFFSET).add(HARDIRQ_OFFSET);
+        let count = PreemptCount(0).add_offset(PREEMPT_OFFSET).add_offset(PREEMPT_OFFSET).add_offset(HARDIRQ_OFFSET);
         assert_eq!(count, PreemptCount(0x0001_0002));
         assert!(count.in_irq() && count.in_interrupt() && count.in_atomic() && !count.in_softirq());
-        let count = count.sub(HARDIRQ_OFFSET);
+        let count = count.sub_offset(HARDIRQ_OFFSET);
         assert!(!count.in_irq() && !count.in_interrupt() && count.in_atomic());
-        let count = count.add(SOFTIRQ_OFFSET);
+        let count = count.add_offset(SOFTIRQ_OFFSET);
         assert!(count.in_softirq() && count.in_interrupt() && !count.in_irq());
-        assert_eq!(count.sub(SOFTIRQ_OFFSET).sub(PREEMPT_OFFSET).sub(PREEMPT_OFFSET), PreemptCount(0));
+        assert_eq!(count.sub_offset(SOFTIRQ_OFFSET).sub_offset(PREEMPT_OFFSET).sub_offset(PREEMPT_OFFSET), PreemptCount(0));
     }
 
     #[cfg_attr(target_os = "none", test_case)]
     #[cfg_attr(not(target_os = "none"), test)]
     fn preempt_active_alone_is_not_atomic() {
-        let count = PreemptCount(0).add(PREEMPT_ACTIVE);
+        let count = PreemptCount(0).add_offset(PREEMPT_ACTIVE);
         assert!(!count.in_atomic() && !count.in_interrupt());
-        assert!(count.add(PREEMPT_OFFSET).in_atomic());
+        assert!(count.add_offset(PREEMPT_OFFSET).in_atomic());
     }
 
     #[cfg_attr(target_os = "none", test_case)]
@@ -344,11 +344,11 @@ mod tests {
     fn the_full_depth_of_a_field_is_usable() {
         let mut count = PreemptCount(0);
         for _ in 0..255 {
-            count = count.add(PREEMPT_OFFSET);
+            count = count.add_offset(PREEMPT_OFFSET);
         }
         assert_eq!(count, PreemptCount(0xff), "255 levels fit without touching the softirq field");
         for _ in 0..4095 {
-            count = count.add(HARDIRQ_OFFSET);
+            count = count.add_offset(HARDIRQ_OFFSET);
         }
         assert_eq!(count, PreemptCount(0x0fff_00ff));
     }
@@ -361,12 +361,12 @@ mod host_tests {
     #[test]
     #[should_panic(expected = "preempt_count underflow")]
     fn enable_without_disable_is_caught() {
-        PreemptCount(0x0001_0000).sub(PREEMPT_OFFSET);
+        PreemptCount(0x0001_0000).sub_offset(PREEMPT_OFFSET);
     }
 
     #[test]
     #[should_panic(expected = "preempt_count overflow")]
     fn a_field_cannot_overflow_into_the_next() {
-        PreemptCount(0xff).add(PREEMPT_OFFSET);
+        PreemptCount(0xff).add_offset(PREEMPT_OFFSET);
     }
 }

@@ -52,7 +52,7 @@ pub use kthread::{EINTR, KthreadError, KthreadHandle, kthread_create, kthread_jo
 #[cfg(target_os = "none")]
 pub use scheduler::{
     cond_resched, cpu_idle, current, do_exit, need_resched, nr_context_switches, preempt_schedule,
-    preempt_schedule_irq, sched_init, schedule, scheduler_tick, try_to_wake_up, wake_up_process,
+    preempt_schedule_irq, sched_init, schedule, scheduler_tick, set_current_state, try_to_wake_up, wake_up_process,
 };
 #[cfg(target_os = "none")]
 pub use task::{TASK_DEAD, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Task, TaskState, ThreadFn};

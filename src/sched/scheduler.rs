@@ -50,7 +50,7 @@
 //! wakes whoever waits for the exit code.
 
 use super::stack::free_thread_stack;
-use super::task::{ExitState, TASK_DEAD, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Task, alloc_task, free_task, task};
+use super::task::{ExitState, TASK_DEAD, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Task, TaskState, alloc_task, free_task, task};
 use super::fifo::Fifo;
 use super::NR_TASKS;
 use crate::arch::x86::irqflags::{irqs_enabled, local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, safe_halt};
@@ -123,6 +123,13 @@ pub fn sched_init() {
 }
 
 const IDLE_NAMES: [&str; NR_CPUS] = ["swapper/0", "swapper/1", "swapper/2", "swapper/3"];
+
+/// Sets the running task's state (Linux `set_current_state`): the first
+/// step of going to sleep by hand — set the state, then check the
+/// condition, then `schedule()` (see `wait.rs` for why in that order).
+pub fn set_current_state(state: TaskState) {
+    current().set_state(state);
+}
 
 /// Makes `p` runnable if it sleeps (Linux `try_to_wake_up`); returns
 /// whether it was asleep.  A task that set its state to sleep but has not
@@ -232,11 +239,11 @@ fn __schedule() {
 fn context_switch(prev: &'static Task, next: &'static Task) {
     prev.saved_preempt_count.store(preempt_count().0, Ordering::Relaxed);
     set_preempt_count(next.saved_preempt_count());
-    // SAFETY: interrupts are off (__schedule); next was on this CPU's run
-    // queue, so it is not running, and its saved stack pointer was stored
-    // by switch_to or built by copy_thread on a stack that stays mapped
-    // until the task is dead and switched away from; prev is the running
-    // task and thread_sp is its own slot.
+    // Why the switch is sound: interrupts are off (__schedule); next came
+    // off this CPU's run queue, so it is not running; its saved stack
+    // pointer was stored by switch_to or built by copy_thread, on a stack
+    // that stays mapped until the task is dead and switched away from.
+    // SAFETY: see above; prev is the running task and thread_sp its own slot.
     unsafe { switch_to(&prev.thread_sp, next.thread_sp.load(Ordering::Relaxed)) };
 }
 

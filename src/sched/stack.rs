@@ -54,7 +54,7 @@ pub const THREAD_STACK_AREA_START: usize = PKMAP_BASE - PMD_SIZE;
 /// End of the area actually used by the [`NR_TASKS`] slots.
 pub const THREAD_STACK_AREA_END: usize = THREAD_STACK_AREA_START + NR_TASKS * STACK_SLOT_SIZE;
 
-const _: () = assert!(THREAD_STACK_AREA_START % PMD_SIZE == 0, "one page table covers the area");
+const _: () = assert!(THREAD_STACK_AREA_START.is_multiple_of(PMD_SIZE), "one page table covers the area");
 const _: () = assert!(THREAD_STACK_AREA_END <= VMALLOC_END, "the area lies inside the vmalloc range");
 
 /// The pages of one thread's stack and where they are mapped.

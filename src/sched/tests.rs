@@ -8,7 +8,7 @@
 
 use super::fifo::Fifo;
 use super::kthread::{EINTR, kthread_create, kthread_join, kthread_run, kthread_should_stop, kthread_stop};
-use super::scheduler::{cond_resched, current, need_resched, nr_context_switches, schedule, task_timeslice};
+use super::scheduler::{cond_resched, current, need_resched, nr_context_switches, schedule, set_current_state, task_timeslice};
 use super::task::{TASK_RUNNING, TASK_UNINTERRUPTIBLE, TaskState, nr_tasks_in_use};
 use super::wait::{WaitQueueEntry, WaitQueueHead};
 use super::nr_free_pages;
@@ -295,6 +295,48 @@ fn a_sleeping_thread_is_woken_by_another_thread() {
     assert_eq!(kthread_join(sleeping), 0);
     assert!(SLEEPER_SLEPT.load(SeqCst) >= 1);
     assert!(!EVENT.waitqueue_active(), "the woken entry left the queue");
+}
+
+static SLOT_FREE: AtomicBool = AtomicBool::new(false);
+static SLOT_WAIT: WaitQueueHead = WaitQueueHead::new();
+static SLOT_WAITER_ROUNDS: AtomicU32 = AtomicU32::new(0);
+
+/// The way `kmap_high` waits on `pkmap_map_wait`: an entry that stays
+/// queued across wake-ups (`DECLARE_WAITQUEUE`), the state set by hand.
+fn wait_for_a_slot() -> i32 {
+    let wait = WaitQueueEntry::declare_waitqueue(current());
+    SLOT_WAIT.add_wait_queue(&wait);
+    loop {
+        set_current_state(TASK_UNINTERRUPTIBLE);
+        if SLOT_FREE.load(SeqCst) {
+            break;
+        }
+        SLOT_WAITER_ROUNDS.fetch_add(1, SeqCst);
+        schedule();
+    }
+    set_current_state(TASK_RUNNING);
+    SLOT_WAIT.remove_wait_queue(&wait);
+    0
+}
+
+/// `add_wait_queue` entries are woken without leaving the queue: a
+/// spurious wake-up sends the thread round its loop and back to sleep,
+/// the real one lets it out, and only `remove_wait_queue` unqueues it.
+#[test_case]
+fn an_add_wait_queue_entry_stays_queued_across_wake_ups() {
+    SLOT_FREE.store(false, SeqCst);
+    SLOT_WAITER_ROUNDS.store(0, SeqCst);
+    let waiter = kthread_run(&wait_for_a_slot, "slot-waiter").unwrap();
+    let task = waiter.task();
+    let asleep = || task.state() == TASK_UNINTERRUPTIBLE && !task.on_rq();
+    assert!(yield_until(2000, asleep));
+    assert_eq!(SLOT_WAIT.wake_up(), 1, "a wake-up with the condition still false");
+    assert!(SLOT_WAIT.waitqueue_active(), "the entry stayed on the queue");
+    assert!(yield_until(2000, || asleep() && SLOT_WAITER_ROUNDS.load(SeqCst) == 2), "it went back to sleep");
+    SLOT_FREE.store(true, SeqCst);
+    assert_eq!(SLOT_WAIT.wake_up(), 1);
+    assert_eq!(kthread_join(waiter), 0);
+    assert!(!SLOT_WAIT.waitqueue_active(), "remove_wait_queue took it off");
 }
 
 static IRQ_EVENT_WOKE: AtomicU32 = AtomicU32::new(0);

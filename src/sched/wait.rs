@@ -33,6 +33,12 @@
 //! loop is harmless too: preemption switches the thread out with
 //! `PREEMPT_ACTIVE`, which keeps it runnable whatever its state.
 //!
+//! The same guarantee holds for the older pattern `kmap_high` uses, with
+//! an entry that stays on the queue (`DECLARE_WAITQUEUE`):
+//! `add_wait_queue`, `set_current_state(TASK_UNINTERRUPTIBLE)`, check,
+//! `schedule()`, `remove_wait_queue` — the entry is visible to wakers
+//! before the check.
+//!
 //! ## Simplified
 //! The queue holds task numbers in a bounded FIFO ([`Fifo`]) instead of
 //! `wait_queue_t`s linked into a list; each entry remembers whether it
@@ -120,7 +126,7 @@ impl WaitQueueHead {
         assert!(core::ptr::eq(wait.task, current()), "prepare_to_wait: the entry belongs to another task");
         let mut waiters = self.waiters.lock();
         Self::enqueue(&mut waiters, wait);
-        wait.task.set_state(state);
+        super::scheduler::set_current_state(state);
     }
 
     /// Ends a wait: state back to running, entry off the queue (Linux

@@ -187,7 +187,7 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
     IntegrationKernel {
         name: "timer_hz",
         mem: "128M",
-        cmdline: "hz=1000",
+        cmdline: "hz=250",
         expectation: Expectation::Pass,
     },
 ];

@@ -70,9 +70,13 @@ pub fn setup_pit_timer(hz: u32) {
 /// both clocks run on while the CPU is elsewhere.
 ///
 /// Steps: gate channel 2 on with the speaker disconnected; load it in mode
-/// 0 with the number of PIT ticks in `ms`; read the TSC; poll port B until
-/// channel 2's output goes high; read the TSC again.  TSC cycles per
-/// millisecond are kHz.
+/// 0 with the number of PIT ticks in `ms` (it starts counting when the
+/// second byte arrives); read the TSC; poll port B until channel 2's
+/// output goes high; read the TSC again.  TSC cycles per millisecond are
+/// kHz.  If the CPU is taken away right after the count is loaded (an SMI
+/// on real hardware, the host descheduling the emulator under QEMU) the
+/// result is too small; right before the output is seen, too large; in
+/// between, it does not matter.  The caller repeats the measurement.
 pub fn pit_calibrate_tsc(ms: u32) -> u64 {
     let latch = PIT_TICK_RATE / 1000 * ms;
     assert!(latch <= u16::MAX as u32, "calibration interval of {ms} ms does not fit channel 2");

@@ -131,7 +131,7 @@ pub fn init_8259A() {
     outb(PIC_SLAVE_IMR, ICW4_8086);
     io_delay();
 
-    state.cached_irq_mask = 0xffff & !(1 << PIC_CASCADE_IR);
+    state.cached_irq_mask = !(1 << PIC_CASCADE_IR);
     write_masks(&state);
 }
 

@@ -72,7 +72,7 @@ pub type ThreadEntry = extern "C" fn(arg: usize) -> !;
 /// `stack_top` must be the 16-byte aligned end of mapped, writable memory
 /// that belongs to the new thread alone, with at least 20 bytes below it.
 pub unsafe fn copy_thread(stack_top: usize, entry: ThreadEntry, arg: usize) -> usize {
-    assert!(stack_top % 16 == 0, "thread stack top {stack_top:#x} is not 16-byte aligned");
+    assert!(stack_top.is_multiple_of(16), "thread stack top {stack_top:#x} is not 16-byte aligned");
     // Popped by __switch_to_asm in this order: EDI, ESI, EBX, EBP, return address.
     let frame = [0, entry as usize, arg, 0, ret_from_kernel_thread as *const () as usize];
     let sp = stack_top - size_of_val(&frame);
