@@ -342,10 +342,11 @@ fn an_add_wait_queue_entry_stays_queued_across_wake_ups() {
 static IRQ_EVENT_WOKE: AtomicU32 = AtomicU32::new(0);
 static IRQ_EVENT_IN_IRQ: AtomicBool = AtomicBool::new(false);
 
-/// Timer hook: once someone sleeps on EVENT, make the event happen and
-/// wake them — from hardirq context.
+/// Timer hook: once someone sleeps on EVENT and the tick interrupted the
+/// idle task (every thread is asleep: idle sat in `hlt`), make the event
+/// happen and wake the sleeper — from hardirq context.
 fn wake_from_the_tick(_irq: u32) -> IrqReturn {
-    if !EVENT_HAPPENED.load(SeqCst) && EVENT.waitqueue_active() {
+    if !EVENT_HAPPENED.load(SeqCst) && EVENT.waitqueue_active() && current().pid() == 0 {
         EVENT_HAPPENED.store(true, SeqCst);
         IRQ_EVENT_IN_IRQ.store(in_irq(), SeqCst);
         IRQ_EVENT_WOKE.store(EVENT.wake_up() as u32, SeqCst);
@@ -353,7 +354,9 @@ fn wake_from_the_tick(_irq: u32) -> IrqReturn {
     IrqReturn::Handled
 }
 
-/// The same sleeper, woken by an interrupt handler.
+/// The same sleeper, woken by an interrupt handler that interrupted the
+/// idle thread: with the sleeper and the test thread both asleep, idle
+/// runs, the tick wakes it, and the woken sleeper runs to its end.
 #[test_case]
 fn a_sleeping_thread_is_woken_by_an_interrupt_handler() {
     EVENT_HAPPENED.store(false, SeqCst);
