@@ -72,12 +72,19 @@ fn timer_interrupt(_irq: u32) -> IrqReturn {
 }
 
 /// Measures the tick rate: counts timer interrupts during `window_ms` of
-/// TSC time and returns them per second, in millihertz.  Starts on a tick
-/// edge so the count is not off by a partial period.  Busy-waits with
-/// interrupts on.
+/// TSC time and returns them per second, in millihertz.  Busy-waits with
+/// interrupts on.  The window starts half a tick period after a tick, so
+/// that for a whole number of periods its end falls between two ticks,
+/// not on one: the count is exact rather than off by one depending on
+/// which side of the edge the last read lands.
 pub fn measure_tick_rate_millihz(window_ms: u32) -> u64 {
+    let half_period_cycles = tsc_khz() * 500 / crate::time::hz() as u64;
     let edge = crate::time::jiffies();
     while crate::time::jiffies() == edge {
+        core::hint::spin_loop();
+    }
+    let after_edge = super::cpu::rdtsc();
+    while super::cpu::rdtsc() - after_edge < half_period_cycles {
         core::hint::spin_loop();
     }
     let start_tsc = super::cpu::rdtsc();
