@@ -7,7 +7,7 @@
 //! 2. a stack from the page allocator, mapped above a guard page
 //!    (`stack.rs`), so an overflow is caught instead of corrupting memory;
 //! 3. the first frame on that stack (`copy_thread`), so that the first
-//!    switch to the thread "returns" into [`kthread`], the common entry,
+//!    switch to the thread "returns" into `kthread`, the common entry,
 //!    which finishes the switch (`schedule_tail`) and calls the function.
 //!
 //! [`wake_up_process`] (or [`kthread_run`], which does both) starts it.

@@ -27,6 +27,24 @@
 //! boot thread enters [`cpu_idle`] for good, as in Linux.  From then on
 //! the test harness, and everything else, runs in kernel threads.
 //!
+//! ## What the memory code uses (seeds 000 and 001)
+//! * `kmap()` sleeping on `pkmap_map_wait`: a `static` [`WaitQueueHead`];
+//!   Linux's loop is `WaitQueueEntry::declare_waitqueue(current())`,
+//!   `add_wait_queue`, [`set_current_state`]`(TASK_UNINTERRUPTIBLE)`, drop
+//!   the kmap lock, [`schedule`], `remove_wait_queue`, retake the lock;
+//!   `kunmap()` calls `wake_up` (after checking `waitqueue_active`).  Or
+//!   simply `wait_event(|| condition)`.
+//! * "must not run in interrupt context" / "may sleep":
+//!   `crate::preempt::{in_interrupt, might_sleep}`.
+//! * `kmap_atomic()`: `crate::preempt::{preempt_disable, preempt_enable}`
+//!   (Linux 2.6 uses `pagefault_disable`, the same count).
+//! * code that must run in an interrupt handler, e.g. `kmap_atomic` from the
+//!   tick: `crate::arch::x86::irq::request_irq(TIMER_IRQ, handler, name)`
+//!   and `free_irq(cookie)`; handlers run with interrupts off and
+//!   `in_irq()` true.
+//! * per-CPU page lists: `local_irq_save`/`local_irq_restore`; the zone
+//!   lock is already taken with interrupts off (`crate::spinlock`).
+//!
 //! ## Per CPU
 //! Run queues, `current`, the switch counters and the preemption count are
 //! per-CPU (`crate::percpu::PerCpu`, indexed by `smp_processor_id`); a

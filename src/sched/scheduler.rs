@@ -44,8 +44,8 @@
 //! ## Thread life cycle
 //! A new thread starts asleep (`kthread_create`); [`wake_up_process`]
 //! queues it; its first run starts in `ret_from_kernel_thread`, which
-//! calls [`schedule_tail`].  [`do_exit`] marks it dead and switches away
-//! for good; the next task, in [`finish_task_switch`], frees the dead
+//! calls `schedule_tail`.  [`do_exit`] marks it dead and switches away
+//! for good; the next task, in `finish_task_switch`, frees the dead
 //! thread's stack — it cannot free the stack it is running on — and then
 //! wakes whoever waits for the exit code.
 

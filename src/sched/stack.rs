@@ -12,7 +12,7 @@
 //! * every task slot owns a fixed virtual window of [`STACK_SLOT_SIZE`]
 //!   bytes in the stack area: one guard page (never mapped), then
 //!   [`THREAD_SIZE`] bytes of stack;
-//! * [`alloc_thread_stack`] takes `THREAD_SIZE / PAGE_SIZE` pages from the
+//! * `alloc_thread_stack` takes `THREAD_SIZE / PAGE_SIZE` pages from the
 //!   page allocator and maps them into the slot's window; `free_thread_stack`
 //!   unmaps them and gives them back.
 //!

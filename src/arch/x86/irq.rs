@@ -11,7 +11,7 @@
 //!    interrupts on; since 2.6.35 it runs all of them with interrupts off,
 //!    which is what we do).
 //! 2. The stub for that vector saves the registers the same way the
-//!    exception stubs do (a [`TrapFrame`]) and calls [`do_IRQ`].
+//!    exception stubs do (a [`TrapFrame`]) and calls `do_IRQ`.
 //! 3. `do_IRQ`: [`irq_enter`] (hardirq count + 1), mask-and-acknowledge the
 //!    line at the PIC — which also tells a spurious interrupt from a real
 //!    one —, run every handler registered for the line, count the

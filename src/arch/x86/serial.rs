@@ -12,7 +12,7 @@
 //! ## Receiving
 //! Output is polled (the console must work before interrupts do); input is
 //! interrupt driven.  [`serial8250_startup`] (Linux's 8250 driver does the
-//! same in `serial8250_startup`) registers [`serial8250_interrupt`] on IRQ 4
+//! same in `serial8250_startup`) registers `serial8250_interrupt` on IRQ 4
 //! and sets the UART's "received data available" interrupt enable bit.
 //! The handler moves every byte the UART holds into a ring buffer, so
 //! nothing reads the UART in a loop; [`serial_read`] takes bytes out of the

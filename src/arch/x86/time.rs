@@ -8,7 +8,7 @@
 //!    MHz processor` line.  The TSC frequency lets tests measure time
 //!    without interrupts — that is how the tick rate itself is checked;
 //! 2. program PIT channel 0 for `HZ` interrupts a second;
-//! 3. register [`timer_interrupt`] on IRQ 0, which unmasks it.  The tick
+//! 3. register `timer_interrupt` on IRQ 0, which unmasks it.  The tick
 //!    starts as soon as `start_kernel` enables interrupts.
 //!
 //! Each tick: `do_timer` (jiffies + 1), then `scheduler_tick` charges the
