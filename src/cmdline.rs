@@ -15,6 +15,7 @@
 //! | `loglevel=N` | console log level 0..=8: messages with a level below N are printed (Linux semantics; 8 also shows debug) |
 //! | `mem=SIZE` | use no RAM at or above physical address SIZE (K/M/G suffixes, Linux `memparse`) |
 //! | `nopse` | build the direct map with 4 KiB pages even if the CPU has 4 MiB pages |
+//! | `hz=N` | timer interrupts per second, 19..=1000 (default 100; Linux fixes it at build time with `CONFIG_HZ`) |
 //! | `test=FILTER` | run only the in-kernel tests whose path contains FILTER |
 //! | `test_resume=PATH` | skip the tests up to and including PATH (xtask uses it after a test ended a boot) |
 //!
@@ -29,6 +30,8 @@ pub struct KernelParams<'a> {
     pub mem: Option<u64>,
     /// Force 4 KiB pages for the direct map (`nopse`).
     pub nopse: bool,
+    /// Tick rate (`hz=`); `None` keeps `time::DEFAULT_HZ`.
+    pub hz: Option<u32>,
     /// Substring filter for the in-kernel tests (`test=`).
     pub test_filter: Option<&'a str>,
     /// Resume the tests after this one (`test_resume=`).
@@ -59,6 +62,10 @@ impl core::fmt::Display for ParamWarning<'_> {
 /// everything above 8 behaves like 8).
 pub const MAX_LOGLEVEL: u8 = 8;
 
+/// The tick rates `hz=` accepts: the PIT's 16-bit divisor cannot go below
+/// 19 Hz, and above 1000 Hz an emulated CPU spends its time in the tick.
+pub const HZ_RANGE: core::ops::RangeInclusive<u32> = 19..=1000;
+
 /// Splits `cmdline` into words and fills [`KernelParams`] (Linux
 /// `parse_args` + the handlers of each key).  Every rejected word is
 /// reported through `warn`; the rest of the line is still parsed.
@@ -80,9 +87,13 @@ pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) 
                 _ => warn(malformed("a size such as 512M or 1G")),
             },
             ("nopse", None) => params.nopse = true,
+            ("hz", Some(value)) => match value.parse::<u32>() {
+                Ok(hz) if HZ_RANGE.contains(&hz) => params.hz = Some(hz),
+                _ => warn(malformed("a tick rate from 19 to 1000")),
+            },
             ("test", Some(filter)) if !filter.is_empty() => params.test_filter = Some(filter),
             ("test_resume", Some(path)) if !path.is_empty() => params.test_resume = Some(path),
-            ("loglevel" | "mem" | "test" | "test_resume", _) => warn(malformed("given (key=value expected)")),
+            ("loglevel" | "mem" | "hz" | "test" | "test_resume", _) => warn(malformed("given (key=value expected)")),
             ("nopse", Some(_)) => warn(malformed("expected (nopse takes no value)")),
             _ => warn(ParamWarning::Unknown(word)),
         }
@@ -130,7 +141,7 @@ mod tests {
     #[cfg_attr(target_os = "none", test_case)]
     #[cfg_attr(not(target_os = "none"), test)]
     fn good_input() {
-        let (params, warnings) = parse("  loglevel=7 mem=512M nopse test=mm::buddy test_resume=a::b  ");
+        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 test=mm::buddy test_resume=a::b  ");
         assert_eq!(warnings.count, 0);
         assert_eq!(
             params,
@@ -138,6 +149,7 @@ mod tests {
                 loglevel: Some(7),
                 mem: Some(512 << 20),
                 nopse: true,
+                hz: Some(250),
                 test_filter: Some("mm::buddy"),
                 test_resume: Some("a::b"),
             }
@@ -156,6 +168,22 @@ mod tests {
         assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "loglevel", value: "9", expected: "a log level from 0 to 8" }));
         assert_eq!(warnings.list[2], Some(ParamWarning::Unknown("bogus=1")));
         assert_eq!(warnings.list[6], Some(ParamWarning::Unknown("quiet")));
+    }
+
+    #[cfg_attr(target_os = "none", test_case)]
+    #[cfg_attr(not(target_os = "none"), test)]
+    fn hz_outside_the_pit_range_is_rejected() {
+        let (params, warnings) = parse("hz=18 hz=1001 hz=fast hz hz=19 hz=1000");
+        assert_eq!(params.hz, Some(1000), "the last valid value applies");
+        assert_eq!(warnings.count, 4);
+        let expected = "a tick rate from 19 to 1000";
+        assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "hz", value: "18", expected }));
+        assert_eq!(warnings.list[1], Some(ParamWarning::Malformed { key: "hz", value: "1001", expected }));
+        assert_eq!(warnings.list[2], Some(ParamWarning::Malformed { key: "hz", value: "fast", expected }));
+        assert_eq!(
+            warnings.list[3],
+            Some(ParamWarning::Malformed { key: "hz", value: "", expected: "given (key=value expected)" })
+        );
     }
 
     #[cfg_attr(target_os = "none", test_case)]

@@ -4,12 +4,20 @@
 //! ours is the same list cut down to what a physical-memory manager needs.
 //! Read it top to bottom, then follow each call into its file.
 //!
-//! At the end control passes to `kernel_init`, which each kernel image
-//! defines for itself: the normal kernel (`src/main.rs`) runs its boot
-//! self-check, a test kernel runs its tests.
+//! After memory, the steps that make the kernel interruptible and able to
+//! sleep, in Linux's order: `sched_init` (the boot thread becomes the idle
+//! task `swapper/0`), `init_IRQ` (PICs remapped, IRQ gates), `time_init`
+//! (TSC calibrated, PIT ticking at `HZ`), the serial receive interrupt,
+//! then interrupts on.  `rest_init` starts `kernel_init` as the first
+//! kernel thread and the boot thread turns into the idle loop for good.
+//!
+//! `kernel_init` is defined by each kernel image for itself: the normal
+//! kernel (`src/main.rs`) runs its boot self-check, a test kernel runs its
+//! tests — in a kernel thread, so tests can sleep, be preempted and start
+//! threads of their own.
 
 use crate::arch::x86::boot::{self, BootHandoff};
-use crate::arch::x86::{serial, setup};
+use crate::arch::x86::{irq, irqflags, serial, setup, time};
 use crate::cmdline::KernelParams;
 
 unsafe extern "Rust" {
@@ -33,6 +41,26 @@ pub fn start_kernel(handoff: BootHandoff) -> ! {
     });
     setup::setup_arch(boot_info);
     crate::mm::init::mm_init();
+    crate::sched::sched_init();
+    irq::init_IRQ();
+    time::time_init(kernel_params().hz.unwrap_or(crate::time::DEFAULT_HZ));
+    serial::serial8250_startup();
+    irqflags::local_irq_enable();
+    rest_init()
+}
+
+/// Starts `kernel_init` in a kernel thread and becomes the idle task
+/// (Linux `rest_init`).
+fn rest_init() -> ! {
+    // The handle is dropped: kernel_init never exits, nobody waits for it.
+    let _ = crate::sched::kthread_run(&run_kernel_init, "kernel_init")
+        .unwrap_or_else(|why| panic!("cannot start kernel_init: {why}"));
+    crate::sched::cpu_idle()
+}
+
+/// The body of the `kernel_init` thread.
+fn run_kernel_init() -> i32 {
+    crate::preempt::set_system_running();
     // SAFETY: every kernel image links exactly one `kernel_init` (see
     // src/main.rs, the test kernels in tests/, and the library's own test
     // kernel in lib.rs).

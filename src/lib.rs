@@ -32,6 +32,10 @@ pub mod arch;
 pub mod cmdline;
 pub mod mm;
 pub mod percpu;
+pub mod preempt;
+pub mod sched;
+pub mod spinlock;
+pub mod time;
 
 #[cfg(target_os = "none")]
 pub mod init;

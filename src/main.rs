@@ -1,40 +1,81 @@
 //! The kernel image `cargo xtask run` boots.
 //!
 //! Everything up to `kernel_init` is the library's [`kernel::init::start_kernel`];
-//! this image then runs a short self-check of what the boot built — one
-//! allocation per zone and order class, written and read back where it has
-//! an address, everything merged back afterwards — and powers QEMU off with
-//! success or failure.
+//! this image then runs a short self-check of what the boot built and
+//! powers QEMU off with success or failure.  `kernel_init` runs in a kernel
+//! thread, with the timer ticking.  The self-check
+//! * allocates one block per zone and order class, writes and reads it back
+//!   where it has an address, and checks everything merged back afterwards;
+//! * measures the tick, runs a second thread that sleeps until the timer
+//!   interrupt wakes it, and prints the interrupt counts.
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::arch::x86::irq::{IrqReturn, TIMER_IRQ, free_irq, request_irq, show_interrupts};
 use kernel::arch::x86::qemu::{QemuExitCode, exit_qemu};
+use kernel::arch::x86::time::measure_tick_rate_millihz;
 use kernel::mm::direct_map::page_address;
 use kernel::mm::gfp::GfpFlags;
 use kernel::mm::init::node;
 use kernel::mm::mmzone::ZoneType;
+use kernel::sched::{WaitQueueHead, kthread_join, kthread_run, nr_context_switches};
+
+static TICKED: WaitQueueHead = WaitQueueHead::new();
+static TICK_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// A timer hook that wakes the sleeping thread once.
+fn wake_on_tick(_irq: u32) -> IrqReturn {
+    if TICKED.waitqueue_active() && !TICK_SEEN.swap(true, Ordering::SeqCst) {
+        TICKED.wake_up();
+    }
+    IrqReturn::Handled
+}
 
 #[unsafe(no_mangle)]
 fn kernel_init() -> ! {
-    match self_check() {
-        Ok(()) => {
-            log::info!("self-check: ok, powering off");
-            exit_qemu(QemuExitCode::Success)
-        }
-        Err(problem) => {
-            log::error!("self-check FAILED: {problem}");
-            exit_qemu(QemuExitCode::Failed)
-        }
+    if let Err(problem) = memory_self_check() {
+        log::error!("self-check FAILED: {problem}");
+        exit_qemu(QemuExitCode::Failed);
     }
+    log::info!("self-check: every zone allocates, maps and merges back");
+    timer_and_threads_self_check();
+    log::info!("self-check: ok, powering off");
+    exit_qemu(QemuExitCode::Success)
+}
+
+/// Measures the tick, then lets a thread sleep until the timer interrupt
+/// wakes it.
+fn timer_and_threads_self_check() {
+    let millihz = measure_tick_rate_millihz(200);
+    log::info!("self-check: timer at {}.{:03} Hz against the TSC (HZ={})", millihz / 1000, millihz % 1000, kernel::time::hz());
+    let hook = request_irq(TIMER_IRQ, wake_on_tick, "self-check").expect("a slot on IRQ 0");
+    let sleeper = kthread_run(
+        &|| {
+            TICKED.wait_event(|| TICK_SEEN.load(Ordering::SeqCst));
+            0
+        },
+        "self-check",
+    )
+    .expect("a kernel thread");
+    let code = kthread_join(sleeper);
+    free_irq(hook);
+    log::info!("self-check: a kernel thread slept until the timer interrupt woke it (exit code {code}); {} context switches", nr_context_switches());
+    show_interrupts();
 }
 
 /// Allocates an order-0 and an order-3 block in each GFP class, fills the
 /// low-memory ones through the direct map and reads them back, frees
 /// everything, and checks that every zone's free lists are exactly as
 /// before and still consistent.
-fn self_check() -> Result<(), &'static str> {
+fn memory_self_check() -> Result<(), &'static str> {
     let node = node();
-    let buddyinfo = || ZoneType::ALL.map(|zone| node.zone(zone).lock().buddyinfo());
+    // Freed single pages wait on the per-CPU lists; drain them so the free
+    // lists can be compared.
+    let buddyinfo = || {
+        node.drain_all_pages();
+        ZoneType::ALL.map(|zone| node.zone(zone).lock().buddyinfo())
+    };
     let before = buddyinfo();
     for gfp in [GfpFlags::GFP_DMA, GfpFlags::GFP_KERNEL, GfpFlags::GFP_HIGHUSER] {
         for order in [0, 3] {

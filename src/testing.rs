@@ -27,8 +27,8 @@ use crate::arch::x86::qemu::{QemuExitCode, exit_qemu};
 use crate::printk::LOG_LINES;
 use crate::{print, println};
 use core::fmt::{self, Write};
+use crate::spinlock::SpinLockIrq;
 use core::sync::atomic::Ordering;
-use spin::Mutex;
 
 /// Something the harness can run.
 pub trait Testable: Sync {
@@ -98,7 +98,8 @@ struct CurrentTest {
     log_lines_at_start: usize,
 }
 
-static CURRENT_TEST: Mutex<Option<CurrentTest>> = Mutex::new(None);
+/// Interrupt-safe: a panic in an interrupt handler must find it unlocked.
+static CURRENT_TEST: SpinLockIrq<Option<CurrentTest>> = SpinLockIrq::new(None);
 
 /// Which tests this boot runs: those matching `test=` (all if unset), after
 /// the one named by `test_resume=`.

@@ -60,7 +60,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use spin::Mutex;
+use crate::spinlock::SpinLockIrq;
 
 use super::gfp::{GfpFlags, Zonelist, build_zonelists, gfp_zone};
 use super::list::{LIST_NONE, PageList};
@@ -156,8 +156,10 @@ impl FreeArea {
     }
 }
 
-/// One memory zone (Linux `struct zone`). Lives inside a `spin::Mutex` in
-/// [`PgData::node_zones`]; holding the guard is holding `zone->lock`.
+/// One memory zone (Linux `struct zone`). Lives inside a `SpinLockIrq` in
+/// [`PgData::node_zones`]; holding the guard is holding `zone->lock`, taken
+/// with interrupts off (`spin_lock_irqsave`) because interrupt handlers
+/// allocate pages too.
 ///
 /// Page accounting, from biggest to smallest:
 /// `spanned_pages` ≥ `present_pages` ≥ `managed_pages` ≥ `free_pages`.
@@ -397,9 +399,9 @@ impl fmt::Display for ZoneRangeLine {
 /// are behind their locks and the totals are atomics.
 #[derive(Debug)]
 pub struct PgData {
-    /// `pgdat->node_zones[]`, indexed by [`ZoneType`]. The mutex is
+    /// `pgdat->node_zones[]`, indexed by [`ZoneType`]. The lock is
     /// `zone->lock`.
-    pub node_zones: [Mutex<Zone>; MAX_NR_ZONES],
+    pub node_zones: [SpinLockIrq<Zone>; MAX_NR_ZONES],
     /// `pgdat->node_zonelists[]`: the fallback order for each zone class.
     node_zonelists: [Zonelist; MAX_NR_ZONES],
     /// `pgdat->node_mem_map`: one descriptor per PFN from 0 (FLATMEM).
@@ -430,7 +432,7 @@ pub struct PgData {
     /// Each zone's per-CPU page lists and event counters (2.6's
     /// `zone->pageset[NR_CPUS]`, see `percpu_pages.rs`). They live outside
     /// the zone's lock on purpose: that is what makes them cheap.
-    pub(super) pageset: [PerCpu<Mutex<PerCpuPageset>>; MAX_NR_ZONES],
+    pub(super) pageset: [PerCpu<SpinLockIrq<PerCpuPageset>>; MAX_NR_ZONES],
     /// The reserve the watermarks are derived from, in KiB (Linux sysctl
     /// `vm.min_free_kbytes`); set by `init_per_zone_pages_min`.
     pub(super) min_free_kbytes: AtomicUsize,
@@ -440,13 +442,13 @@ pub struct PgData {
     pub(super) page_group_by_mobility_disabled: AtomicBool,
     /// The registered shrinkers (Linux global `shrinker_list`, see
     /// `vmscan.rs`).
-    pub(super) shrinkers: Mutex<ShrinkerList>,
+    pub(super) shrinkers: SpinLockIrq<ShrinkerList>,
     /// The background reclaimer `wakeup_kswapd` calls, if one is
     /// registered (see `vmscan.rs`).
-    pub(super) kswapd_hook: Mutex<Option<KswapdHook>>,
+    pub(super) kswapd_hook: SpinLockIrq<Option<KswapdHook>>,
     /// The registered OOM notifiers (Linux `oom_notify_list`, see
     /// `oom_kill.rs`).
-    pub(super) oom_notifiers: Mutex<OomNotifierList>,
+    pub(super) oom_notifiers: SpinLockIrq<OomNotifierList>,
     /// `current->flags` of whatever runs on each CPU (`PF_MEMALLOC`): there
     /// are no tasks yet, so each CPU has a flag word (see `vmscan.rs`).
     pub(super) current_flags: PerCpu<AtomicU32>,
@@ -527,7 +529,7 @@ impl PgData {
             let i = zone_type as usize;
             let start = arch_zone_lowest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
             let end = arch_zone_highest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
-            Mutex::new(Zone::new(
+            SpinLockIrq::new(Zone::new(
                 zone_type,
                 start,
                 ram.present_pages[i],
@@ -565,13 +567,13 @@ impl PgData {
             totalhigh_pages: AtomicUsize::new(0),
             reset_managed_pages_done: AtomicBool::new(false),
             nr_bad_page_reports: AtomicUsize::new(0),
-            pageset: [const { PerCpu::new([const { Mutex::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) };
+            pageset: [const { PerCpu::new([const { SpinLockIrq::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) };
                 MAX_NR_ZONES],
             min_free_kbytes: AtomicUsize::new(0),
             page_group_by_mobility_disabled: AtomicBool::new(mobility_disabled),
-            shrinkers: Mutex::new(ShrinkerList::new()),
-            kswapd_hook: Mutex::new(None),
-            oom_notifiers: Mutex::new(OomNotifierList::new()),
+            shrinkers: SpinLockIrq::new(ShrinkerList::new()),
+            kswapd_hook: SpinLockIrq::new(None),
+            oom_notifiers: SpinLockIrq::new(OomNotifierList::new()),
             current_flags: PerCpu::new([const { AtomicU32::new(0) }; NR_CPUS]),
         };
         pgdat.print_zone_ranges();
@@ -638,7 +640,7 @@ impl PgData {
     }
 
     /// The zone of type `zone_type`, behind its lock.
-    pub fn zone(&self, zone_type: ZoneType) -> &Mutex<Zone> {
+    pub fn zone(&self, zone_type: ZoneType) -> &SpinLockIrq<Zone> {
         &self.node_zones[zone_type as usize]
     }
 
@@ -669,7 +671,7 @@ impl PgData {
 
     /// The zone a page belongs to, from the zone link in its flags (Linux
     /// `page_zone`).
-    pub fn page_zone(&self, page: &Page) -> &Mutex<Zone> {
+    pub fn page_zone(&self, page: &Page) -> &SpinLockIrq<Zone> {
         self.zone(page.page_zonenum())
     }
 

@@ -35,7 +35,7 @@
 //! * The cache's page lists need the node's `mem_map`, so every operation
 //!   takes the [`PgData`] the pages come from.
 
-use spin::Mutex;
+use crate::spinlock::SpinLockIrq;
 
 use super::gfp::GfpFlags;
 use super::list::PageList;
@@ -48,7 +48,7 @@ use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
 /// A cache of clean pages that reclaim can drop (see the module doc).
 #[derive(Debug)]
 pub struct PageCache {
-    lru: Mutex<PageList>,
+    lru: SpinLockIrq<PageList>,
 }
 
 /// The kernel's page cache, registered as a shrinker at boot.
@@ -64,7 +64,7 @@ impl PageCache {
     /// An empty cache.
     pub const fn new() -> Self {
         PageCache {
-            lru: Mutex::new(PageList::new()),
+            lru: SpinLockIrq::new(PageList::new()),
         }
     }
 

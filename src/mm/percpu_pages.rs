@@ -248,7 +248,7 @@ impl Zone {
 impl PgData {
     /// The pageset of `zone_type` on CPU `cpu` (Linux `zone_pcp(zone, cpu)`,
     /// later `per_cpu_ptr(zone->pageset, cpu)`).
-    pub fn zone_pcp(&self, zone_type: ZoneType, cpu: usize) -> &spin::Mutex<PerCpuPageset> {
+    pub fn zone_pcp(&self, zone_type: ZoneType, cpu: usize) -> &crate::spinlock::SpinLockIrq<PerCpuPageset> {
         self.pageset[zone_type as usize].cpu(cpu)
     }
 

@@ -31,6 +31,10 @@
 //!   clears its page-table entries (`unmap_vm_area`, then a TLB flush of the
 //!   range), then every page goes back to the buddy allocator.
 //!
+//! The top 4 MiB of Linux's vmalloc range hold this kernel's thread stacks
+//! (`sched/stack.rs`, fixed windows with guard pages), so vmalloc areas end
+//! at [`VMALLOC_AREA_END`] = `THREAD_STACK_AREA_START`.
+//!
 //! Simplifications: Linux allocates `struct vm_struct` with kmalloc and the
 //! `pages` array with kmalloc or (when large) vmalloc itself.  There is no
 //! kmalloc here, so the descriptors live in a fixed pool of
@@ -42,6 +46,10 @@
 use super::PAGE_SIZE;
 #[cfg(target_os = "none")]
 pub use kernel_side::*;
+
+/// Where vmalloc areas end: the thread-stack windows sit above.
+#[cfg(target_os = "none")]
+pub const VMALLOC_AREA_END: usize = crate::sched::stack::THREAD_STACK_AREA_START;
 
 /// Maximum number of vmalloc areas alive at once (the descriptor pool).
 pub const MAX_VM_AREAS: usize = 64;
@@ -169,10 +177,10 @@ mod kernel_side {
     use crate::mm::init::{VMALLOC_START, node};
     use crate::mm::layout::VMALLOC_END;
     use crate::mm::{MAX_ORDER, PAGE_SHIFT};
-    use spin::Mutex;
+    use crate::spinlock::SpinLockIrq;
 
     /// The vmalloc area's bookkeeping (Linux `vmlist` under `vmlist_lock`).
-    static VMLIST: Mutex<VmList> = Mutex::new(VmList::new());
+    static VMLIST: SpinLockIrq<VmList> = SpinLockIrq::new(VmList::new());
 
     /// Bytes of `pages` array per mapped page.
     const PFN_BYTES: usize = size_of::<u32>();
@@ -181,9 +189,9 @@ mod kernel_side {
     /// area's allocator; ours is the static list, so this only checks the
     /// bounds that `mem_init` computed).
     pub fn vmalloc_init() {
-        assert!(VMALLOC_START() < VMALLOC_END);
-        log::info!("vmalloc: area [{:#010x}-{:#010x}), {} MB, up to {MAX_VM_AREAS} areas",
-            VMALLOC_START(), VMALLOC_END, (VMALLOC_END - VMALLOC_START()) >> 20);
+        assert!(VMALLOC_START() < VMALLOC_AREA_END && VMALLOC_AREA_END <= VMALLOC_END);
+        log::info!("vmalloc: areas in [{:#010x}-{:#010x}), {} MB, up to {MAX_VM_AREAS} at once; thread stacks above",
+            VMALLOC_START(), VMALLOC_AREA_END, (VMALLOC_AREA_END - VMALLOC_START()) >> 20);
     }
 
     /// A page-table page for the vmalloc area (Linux `pte_alloc_kernel`).
@@ -208,7 +216,7 @@ mod kernel_side {
     /// [`vmalloc`] with explicit allocation flags for the pages (Linux
     /// `__vmalloc`).
     pub fn __vmalloc(size: usize, gfp_mask: GfpFlags) -> Option<usize> {
-        let area = match VMLIST.lock().get_vm_area(size, VMALLOC_START(), VMALLOC_END) {
+        let area = match VMLIST.lock().get_vm_area(size, VMALLOC_START(), VMALLOC_AREA_END) {
             Ok(area) => area,
             Err(why) => {
                 log::warn!("vmalloc: allocation of {size} bytes failed: {why:?}");
@@ -420,7 +428,7 @@ mod kernel_tests {
     #[test_case]
     fn impossible_requests_fail_cleanly() {
         let before = free_pages_per_zone();
-        let whole_area = crate::mm::layout::VMALLOC_END - crate::mm::init::VMALLOC_START();
+        let whole_area = VMALLOC_AREA_END - crate::mm::init::VMALLOC_START();
         assert_eq!(vmalloc(whole_area), None, "no room for the guard page");
         assert_eq!(vmalloc(0), None);
         vfree(0xdead_0000);
@@ -430,7 +438,7 @@ mod kernel_tests {
     #[test_case]
     fn running_out_of_pages_midway_gives_back_what_was_taken() {
         let free_total: usize = free_pages_per_zone().iter().sum();
-        let area_pages = (crate::mm::layout::VMALLOC_END - crate::mm::init::VMALLOC_START()) / PAGE_SIZE;
+        let area_pages = (VMALLOC_AREA_END - crate::mm::init::VMALLOC_START()) / PAGE_SIZE;
         if free_total + 16 >= area_pages {
             return; // with this much RAM the area runs out before memory does
         }

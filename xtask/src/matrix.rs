@@ -163,11 +163,14 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
             failed: &[
                 "harness_selftest::deliberately_failing",
                 "harness_selftest::panicking_test",
+                "harness_selftest::panic_in_a_kernel_thread",
+                "harness_selftest::panic_in_an_interrupt_handler",
             ],
             passed_at_least: &[
                 "harness_selftest::passing_test",
                 "harness_selftest::should_panic_test",
                 "harness_selftest::runs_after_panic",
+                "harness_selftest::runs_after_thread_and_interrupt_panics",
             ],
             exit: RunVerdict::Failure,
         },
@@ -177,6 +180,18 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
         mem: "128M",
         cmdline: "",
         expectation: Expectation::ExpectNoTests,
+    },
+    IntegrationKernel {
+        name: "kthread_faults",
+        mem: "128M",
+        cmdline: "",
+        expectation: Expectation::Pass,
+    },
+    IntegrationKernel {
+        name: "timer_hz",
+        mem: "128M",
+        cmdline: "hz=250",
+        expectation: Expectation::Pass,
     },
 ];
 
@@ -455,7 +470,8 @@ mod tests {
         );
         assert_eq!(plans[7].cmdline, "nopse");
         assert_eq!(plans[11].expectation, Expectation::ExpectNoTests);
-        assert_eq!(notes.len(), 3, "{notes:?}"); // stack_overflow, harness_selftest missing; zz_new unknown
+        // stack_overflow, harness_selftest, kthread_faults, timer_hz missing; zz_new unknown
+        assert_eq!(notes.len(), 5, "{notes:?}");
         assert!(
             notes
                 .iter()
@@ -482,16 +498,22 @@ mod tests {
 
     #[test]
     fn harness_selftest_as_expected() {
-        let boot1 = "running 5 tests\ntest harness_selftest::passing_test ... ok\n\
+        let boot1 = "running 8 tests\ntest harness_selftest::passing_test ... ok\n\
                      test harness_selftest::deliberately_failing ... FAILED\n    assertion failed\n\
                      test harness_selftest::should_panic_test ... ok\n";
         let boot2 = "running 2 tests\ntest harness_selftest::panicking_test ... FAILED\n";
-        let boot3 = "running 1 test\ntest harness_selftest::runs_after_panic ... ok\ntest result: ok. 1 passed; 0 failed\n";
+        let boot3 = "running 4 tests\ntest harness_selftest::runs_after_panic ... ok\n\
+                     test harness_selftest::panic_in_a_kernel_thread ... FAILED\n";
+        let boot4 = "running 2 tests\ntest harness_selftest::panic_in_an_interrupt_handler ... FAILED\n";
+        let boot5 = "running 1 test\ntest harness_selftest::runs_after_thread_and_interrupt_panics ... ok\n\
+                     test result: ok. 1 passed; 0 failed\n";
         let run = run_of(
             &[
                 (boot1, GuestExit::RestartNeeded),
                 (boot2, GuestExit::RestartNeeded),
-                (boot3, GuestExit::Success),
+                (boot3, GuestExit::RestartNeeded),
+                (boot4, GuestExit::RestartNeeded),
+                (boot5, GuestExit::Success),
             ],
             true,
         );
@@ -509,9 +531,12 @@ mod tests {
             [
                 "harness_selftest::passing_test failed, but it should pass",
                 "harness_selftest::panicking_test should fail, but it passed",
+                "harness_selftest::panic_in_a_kernel_thread should fail, but it never reported a result",
+                "harness_selftest::panic_in_an_interrupt_handler should fail, but it never reported a result",
                 "harness_selftest::passing_test should pass, but it failed",
                 "harness_selftest::should_panic_test should pass, but it never reported a result",
                 "harness_selftest::runs_after_panic should pass, but it never reported a result",
+                "harness_selftest::runs_after_thread_and_interrupt_panics should pass, but it never reported a result",
             ]
         );
     }

@@ -7,18 +7,26 @@
 //! | `gdt.rs`    | segment descriptors and the TSSs | `arch/x86/kernel/cpu/common.c` (`gdt_page`) |
 //! | `highpage.rs`| zero-filling a low or high page frame (`__GFP_ZERO`) | `include/linux/highmem.h` (`clear_highpage`) |
 //! | `traps.rs`  | IDT, exception entry stubs, fault reports | `arch/x86/kernel/traps.c`, `entry_32.S`, `mm/fault.c` |
-//! | `irqflags.rs`| interrupts off/on, save/restore | `asm/irqflags.h` |
+//! | `irqflags.rs`| interrupts off/on, save/restore, `safe_halt` | `asm/irqflags.h` |
+//! | `i8259.rs`  | the two 8259A PICs: remap, mask, EOI, spurious IRQ 7/15 | `arch/x86/kernel/i8259.c` |
+//! | `irq.rs`    | IRQ entry stubs, `do_IRQ`, `request_irq`/`free_irq`, preemption on interrupt return | `entry_32.S`, `irq_32.c`, `kernel/irq/` |
+//! | `i8253.rs`  | the PIT: the tick on channel 0, TSC calibration on channel 2 | `arch/x86/kernel/i8253.c`, `tsc.c` |
+//! | `time.rs`   | `time_init`, the timer interrupt, `tsc_khz` | `arch/x86/kernel/time.c`, `tsc.c` |
+//! | `switch_to.rs` | the context switch and a new thread's first frame | `asm/system.h` (`switch_to`), `process_32.c` |
 //! | `setup.rs`  | boot information, memory map, `setup_arch` | `arch/x86/kernel/setup.c`, `e820.c` |
 //! | `paging.rs` | page-table entries, `swapper_pg_dir`, `paging_init`, `lookup_address` | `arch/x86/mm/init_32.c`, `asm/pgtable*.h` |
 //! | `sections.rs` | the linker's section boundaries | `asm/sections.h` |
 //! | `smp.rs`    | `smp_processor_id` | `asm/smp.h` |
-//! | `serial.rs` | COM1 console | `drivers/tty/serial/8250` (early console) |
+//! | `serial.rs` | COM1 console, receive interrupt into a ring buffer | `drivers/tty/serial/8250` |
 //! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
 
 pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod highpage;
+pub mod i8253;
+pub mod i8259;
+pub mod irq;
 pub mod irqflags;
 pub mod paging;
 pub mod qemu;
@@ -26,4 +34,6 @@ pub mod sections;
 pub mod serial;
 pub mod setup;
 pub mod smp;
+pub mod switch_to;
+pub mod time;
 pub mod traps;

@@ -249,6 +249,15 @@ fn show_regs(what: &str, frame: &TrapFrame) {
     dump_stack_from(frame.ebp);
 }
 
+/// Prints the call chain of the caller (Linux `dump_stack`).
+#[inline(never)]
+pub fn dump_stack() {
+    let ebp: u32;
+    // SAFETY: reads the frame-pointer register, nothing else.
+    unsafe { core::arch::asm!("mov {}, ebp", out(reg) ebp, options(nomem, nostack, preserves_flags)) };
+    dump_stack_from(ebp);
+}
+
 /// Prints the call chain by following saved frame pointers (the kernel is
 /// built with frame pointers, see `i686-kernel.json`).  Each frame holds
 /// the caller's EBP and, above it, the return address.
@@ -286,8 +295,11 @@ pub extern "C" fn doublefault_task_entry() -> ! {
     let fault_address = cpu::read_cr2();
     let stack_overflow = fault_address.abs_diff(interrupted.esp as usize) < crate::mm::PAGE_SIZE;
     if stack_overflow {
-        panic!("double fault: kernel stack overflow (esp {:#010x}, fault at {:#010x}), ip {:#010x}",
-            interrupted.esp, fault_address, interrupted.eip);
+        // The thread whose stack ran out is the one that was running.
+        let task = crate::sched::current();
+        let guard = if crate::sched::stack::is_guard_page(fault_address) { ", stack guard page hit" } else { "" };
+        panic!("double fault: kernel stack overflow in {}{guard} (pid {}, esp {:#010x}, fault at {:#010x}), ip {:#010x}",
+            task.comm(), task.pid(), interrupted.esp, fault_address, interrupted.eip);
     }
     panic!("double fault at ip {:#010x}, esp {:#010x}", interrupted.eip, interrupted.esp);
 }
