@@ -4,8 +4,8 @@
 //! this image then runs a short self-check of what the boot built and
 //! powers QEMU off with success or failure.  `kernel_init` runs in a kernel
 //! thread, with the timer ticking.  The self-check
-//! * allocates one block per zone and order class, writes and reads it back
-//!   where it has an address, and checks everything merged back afterwards;
+//! * allocates one block per zone and order class, writes and reads every
+//!   page back through `kmap`, and checks everything merged back afterwards;
 //! * measures the tick, runs a second thread that sleeps until the timer
 //!   interrupt wakes it, and prints the interrupt counts.
 #![no_std]
@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::arch::x86::irq::{IrqReturn, TIMER_IRQ, free_irq, request_irq, show_interrupts};
 use kernel::arch::x86::qemu::{QemuExitCode, exit_qemu};
 use kernel::arch::x86::time::measure_tick_rate_millihz;
-use kernel::mm::direct_map::page_address;
+use kernel::mm::highmem::{kmap, kunmap};
 use kernel::mm::gfp::GfpFlags;
 use kernel::mm::init::node;
 use kernel::mm::mmzone::ZoneType;
@@ -64,8 +64,8 @@ fn timer_and_threads_self_check() {
     show_interrupts();
 }
 
-/// Allocates an order-0 and an order-3 block in each GFP class, fills the
-/// low-memory ones through the direct map and reads them back, frees
+/// Allocates an order-0 and an order-3 block in each GFP class, fills every
+/// page through `kmap` (the direct map or a pkmap slot) and reads it back, frees
 /// everything, and checks that every zone's free lists are exactly as
 /// before and still consistent.
 fn memory_self_check() -> Result<(), &'static str> {
@@ -80,8 +80,13 @@ fn memory_self_check() -> Result<(), &'static str> {
     for gfp in [GfpFlags::GFP_DMA, GfpFlags::GFP_KERNEL, GfpFlags::GFP_HIGHUSER] {
         for order in [0, 3] {
             let page = node.alloc_pages(gfp, order).ok_or("an allocation failed on a fresh system")?;
-            if let Some(vaddr) = page_address(page) {
-                fill_and_verify(vaddr, 4096 << order)?;
+            // kmap gives even a high page an address (one page at a time).
+            for index in 0..1 << order {
+                let page = node.pfn_to_page(node.page_to_pfn(page).unwrap() + index).unwrap();
+                let vaddr = kmap(page);
+                let result = fill_and_verify(vaddr, 4096);
+                kunmap(page);
+                result?;
             }
             node.__free_pages(page, order);
         }

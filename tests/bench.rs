@@ -10,7 +10,10 @@
 //!    order 9, and bursts of 1024 order-0 pages.
 //! 2. `free_all_bootmem` and `set_highmem_pages_init`, measured by
 //!    `mem_init` during this very boot, scaled to one GiB.
-//! 3. Fragmentation: a synthetic 256 MiB node (its `mem_map` is a static
+//! 3. High memory: `kmap`/`kunmap` of a page that keeps its slot (hit)
+//!    and of pages that need a new slot each time (miss; a flush of the
+//!    window every 1024), and `kmap_atomic`/`kunmap_atomic`.
+//! 4. Fragmentation: a synthetic 256 MiB node (its `mem_map` is a static
 //!    array here; no frame behind it is touched) goes through the same
 //!    random workload with and without grouping by mobility; then every
 //!    movable page is freed, as reclaim or migration could, and the largest
@@ -38,6 +41,7 @@ fn kernel_init() -> ! {
     println!("|---|---|");
     allocation_costs();
     bootmem_costs();
+    highmem_costs();
     fragmentation();
     println!("=== end of kernel benchmark ===");
     exit_qemu(QemuExitCode::Success)
@@ -64,6 +68,62 @@ fn alloc_free_loop(gfp: GfpFlags, order: usize, iterations: u64) -> u64 {
             node.__free_pages(page, order);
         }
     })
+}
+
+/// kmap/kunmap with a slot hit and with misses, and kmap_atomic, on high
+/// pages (skipped on a machine without high memory).
+fn highmem_costs() {
+    use kernel::mm::highmem::{kmap, kunmap};
+    use kernel::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic};
+    use kernel::mm::list::PageList;
+    const PAGES: usize = 2048;
+    let node = node();
+    let map = node.node_mem_map();
+    // Held on a list through their own descriptors: no big array on the
+    // (16 KiB) thread stack.
+    let mut held = PageList::new();
+    while held.len() < PAGES {
+        match node.alloc_page(GfpFlags::GFP_HIGHUSER) {
+            Some(page) if page.is_highmem() => held.add(node.page_to_pfn(page).unwrap(), &map),
+            Some(page) => {
+                node.__free_page(page);
+                break;
+            }
+            None => break,
+        }
+    }
+    let page_of = |pfn: usize| node.pfn_to_page(pfn).unwrap();
+    if held.len() < PAGES {
+        println!("| kmap: not enough high memory on this machine | - |");
+    } else {
+        let first = page_of(held.front().unwrap());
+        kmap(first); // keeps the slot for the "hit" row
+        let hit = cycles_per_op(10_000, || {
+            for _ in 0..10_000 {
+                kmap(first);
+                kunmap(first);
+            }
+        });
+        kunmap(first);
+        println!("| kmap+kunmap, page already has a slot | {hit} |");
+        let miss = cycles_per_op(PAGES as u64, || {
+            for (pfn, _) in held.iter(&map) {
+                kmap(page_of(pfn));
+                kunmap(page_of(pfn));
+            }
+        });
+        println!("| kmap+kunmap, new slot each time (a window flush per 1024) | {miss} |");
+        let atomic = cycles_per_op(10_000, || {
+            for _ in 0..10_000 {
+                let vaddr = kmap_atomic(first, km_type::KM_USER0);
+                kunmap_atomic(vaddr, km_type::KM_USER0);
+            }
+        });
+        println!("| kmap_atomic+kunmap_atomic | {atomic} |");
+    }
+    while let Some(pfn) = held.pop_front(&map) {
+        node.__free_page(page_of(pfn));
+    }
 }
 
 fn allocation_costs() {

@@ -6,8 +6,9 @@
 //! `paging_init` built), so converting between a `struct page`, its PFN,
 //! its physical and its virtual address is arithmetic.  That is what makes
 //! `__get_free_pages` possible: it returns an address the caller can use at
-//! once.  High-memory frames have no such address; `page_address` answers
-//! `None` for them until something (kmap, a later issue) maps them.
+//! once.  High-memory frames have no such address; `lowmem_page_address`
+//! answers `None` for them, and `highmem::page_address` finds the address
+//! `kmap` gave them, if any.
 //!
 //! Linux: `include/linux/mm.h` (`page_address`, `lowmem_page_address`),
 //! `arch/x86/include/asm/page.h` (`virt_to_page`, `__pa`, `__va`),
@@ -30,8 +31,9 @@ pub fn pfn_to_page(pfn: usize) -> Option<&'static Page> {
 }
 
 /// The direct-map address of a low-memory page (Linux
-/// `lowmem_page_address`); `None` for a high-memory page.
-pub fn page_address(page: &Page) -> Option<usize> {
+/// `lowmem_page_address`); `None` for a high-memory page, whose address (if
+/// it is kmapped) `highmem::page_address` knows.
+pub fn lowmem_page_address(page: &Page) -> Option<usize> {
     if page.is_highmem() {
         return None;
     }
@@ -55,7 +57,7 @@ pub fn __get_free_pages(gfp_mask: GfpFlags, order: usize) -> Option<usize> {
         log::warn!("__get_free_pages: __GFP_HIGHMEM cannot be given a kernel address, refused");
         return None;
     }
-    node().alloc_pages(gfp_mask, order).and_then(page_address)
+    node().alloc_pages(gfp_mask, order).and_then(lowmem_page_address)
 }
 
 /// One zero-filled low-memory page (Linux `get_zeroed_page`).

@@ -36,6 +36,8 @@
 
 use super::layout::{LAST_PKMAP, PKMAP_BASE, pkmap_addr, pkmap_nr};
 use super::PAGE_SIZE;
+#[cfg(target_os = "none")]
+pub use kernel_side::*;
 
 /// `LAST_PKMAP - 1`: slot numbers wrap with this mask.
 pub const LAST_PKMAP_MASK: usize = LAST_PKMAP - 1;
@@ -292,6 +294,208 @@ impl Default for Pkmap {
 pub fn is_pkmap_address(vaddr: usize) -> bool {
     (PKMAP_BASE..PKMAP_BASE + LAST_PKMAP * PAGE_SIZE).contains(&vaddr)
 }
+
+/// The kernel's half: the real pkmap PTEs, `kmap_lock`, `pkmap_map_wait`.
+#[cfg(target_os = "none")]
+mod kernel_side {
+    use super::*;
+    use crate::arch::x86::paging::{__flush_tlb_all, Entry, PAGE_KERNEL, pkmap_pte, set_pkmap_pte};
+    use crate::mm::direct_map::{page_to_pfn, pfn_to_page, virt_to_page};
+    use crate::mm::layout::__va;
+    use crate::mm::page::Page;
+    use crate::mm::PAGE_SHIFT;
+    use crate::preempt::{in_interrupt, might_sleep};
+    use crate::sched::{TASK_UNINTERRUPTIBLE, WaitQueueEntry, WaitQueueHead, current, schedule, set_current_state};
+    use crate::spinlock::SpinLockIrq;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `kmap_lock`: the pkmap counters and cursor.  (Linux takes it with
+    /// plain `spin_lock`, since kmap never runs in interrupt context; ours
+    /// also keeps interrupts off, which costs nothing here.)
+    static KMAP_LOCK: SpinLockIrq<Pkmap> = SpinLockIrq::new(Pkmap::new());
+    /// `page_address_htable` with its lock; taken after `kmap_lock` when
+    /// both are needed.  `page_address()` may run anywhere, interrupts
+    /// included, so its lock keeps interrupts off.
+    static PAGE_ADDRESS_HTABLE: SpinLockIrq<PageAddressHtable> = SpinLockIrq::new(PageAddressHtable::new());
+    /// Where `kmap` sleeps when every slot is busy (Linux `pkmap_map_wait`).
+    pub static PKMAP_MAP_WAIT: WaitQueueHead = WaitQueueHead::new();
+
+    /// How often `kmap` had to sleep for a slot.
+    static KMAP_SLEEPS: AtomicUsize = AtomicUsize::new(0);
+    /// Misuses reported by `kunmap` (Linux would BUG): from interrupt
+    /// context, unbalanced, or of a page that was never kmapped.
+    static KUNMAP_BUGS: AtomicUsize = AtomicUsize::new(0);
+
+    /// The pkmap page table as `swapper_pg_dir` holds it.
+    struct PkmapPtes;
+
+    impl PkmapPageTable for PkmapPtes {
+        fn set(&mut self, nr: usize, pfn: usize) {
+            set_pkmap_pte(nr, Entry::new((pfn as u64) << PAGE_SHIFT, PAGE_KERNEL));
+        }
+        fn clear(&mut self, nr: usize) -> Option<usize> {
+            let entry = pkmap_pte(nr);
+            set_pkmap_pte(nr, Entry::NONE);
+            entry.is_present().then(|| (entry.paddr() >> PAGE_SHIFT) as usize)
+        }
+        fn flush_tlb_kernel_range(&mut self) {
+            // i386 Linux flushes a kernel range by flushing everything.
+            __flush_tlb_all();
+        }
+    }
+
+    /// The kernel address of any page, if it has one (Linux
+    /// `page_address`): low pages through the direct map, high pages
+    /// through the table of current kmaps (`None` if not kmapped).
+    pub fn page_address(page: &Page) -> Option<usize> {
+        let pfn = page_to_pfn(page);
+        if !page.is_highmem() {
+            return Some(__va((pfn as u64) << PAGE_SHIFT));
+        }
+        PAGE_ADDRESS_HTABLE.lock().get(pfn)
+    }
+
+    /// Maps `page` for as long as the caller needs (Linux `kmap`): low pages
+    /// already have their direct-map address; high pages get a pkmap slot
+    /// and may have to sleep for one, so this must not be called where
+    /// sleeping is forbidden (interrupt handlers, atomic sections).
+    pub fn kmap(page: &Page) -> usize {
+        might_sleep();
+        if !page.is_highmem() {
+            return page_address(page).expect("low pages are direct-mapped");
+        }
+        kmap_high(page)
+    }
+
+    /// Gives `page` a pkmap address (Linux `kmap_high` -> `map_new_virtual`).
+    ///
+    /// Under `kmap_lock`: reuse the page's slot if it has one, otherwise find
+    /// a free slot (flushing lazily unmapped ones on wrap-around).  When no
+    /// slot is free, sleep on `pkmap_map_wait` and start over — the page
+    /// may even have been mapped by someone else meanwhile, which the next
+    /// round finds through `page_address`.  The wait-queue entry is added
+    /// *before* `kmap_lock` is released, so a `kunmap` that frees a slot in
+    /// between sees a waiter and wakes it: no wake-up is lost.
+    pub fn kmap_high(page: &Page) -> usize {
+        let pfn = page_to_pfn(page);
+        loop {
+            let wait = WaitQueueEntry::declare_waitqueue(current());
+            {
+                let mut pkmap = KMAP_LOCK.lock();
+                let mut htable = PAGE_ADDRESS_HTABLE.lock();
+                if let Some(vaddr) = pkmap.kmap_high_locked(pfn, &mut PkmapPtes, &mut htable) {
+                    return vaddr;
+                }
+                PKMAP_MAP_WAIT.add_wait_queue(&wait);
+                set_current_state(TASK_UNINTERRUPTIBLE);
+            }
+            KMAP_SLEEPS.fetch_add(1, Ordering::Relaxed);
+            schedule();
+            PKMAP_MAP_WAIT.remove_wait_queue(&wait);
+        }
+    }
+
+    /// Ends a `kmap` (Linux `kunmap`).  Forbidden in interrupt context
+    /// (kunmap may wake sleepers; Linux BUGs): reported and ignored.
+    pub fn kunmap(page: &Page) {
+        if in_interrupt() {
+            report_kunmap_bug(page, "kunmap() called from interrupt context");
+            return;
+        }
+        if page.is_highmem() {
+            kunmap_high(page);
+        }
+    }
+
+    /// One user fewer for the page's slot (Linux `kunmap_high`, seed 000).
+    /// When the slot becomes unused and someone sleeps in `kmap_high`, they
+    /// are woken — after `kmap_lock` is dropped, like Linux, so they do not
+    /// wake just to spin on it.  An unbalanced `kunmap`, or one of a page
+    /// that was never kmapped, is reported and changes nothing.
+    pub fn kunmap_high(page: &Page) {
+        let pfn = page_to_pfn(page);
+        let need_wakeup = {
+            let mut pkmap = KMAP_LOCK.lock();
+            let htable = PAGE_ADDRESS_HTABLE.lock();
+            match pkmap.kunmap_high_locked(pfn, &htable) {
+                Ok(result) => result.slot_now_unused && PKMAP_MAP_WAIT.waitqueue_active(),
+                Err(KunmapError::NotMapped) => {
+                    drop((pkmap, htable));
+                    return report_kunmap_bug(page, "kunmap() of a page that is not kmapped");
+                }
+                Err(KunmapError::Unbalanced) => {
+                    drop((pkmap, htable));
+                    return report_kunmap_bug(page, "unbalanced kunmap(): more kunmaps than kmaps");
+                }
+            }
+        };
+        if need_wakeup {
+            PKMAP_MAP_WAIT.wake_up();
+        }
+    }
+
+    fn report_kunmap_bug(page: &Page, what: &str) {
+        KUNMAP_BUGS.fetch_add(1, Ordering::Relaxed);
+        log::error!("BUG: {what} (pfn {:#x}); ignored", page_to_pfn(page));
+        crate::arch::x86::traps::dump_stack();
+    }
+
+    /// The page behind a `kmap` address (Linux `kmap_to_page`): pkmap
+    /// addresses through their PTE, others through the direct map.
+    pub fn kmap_to_page(vaddr: usize) -> Option<&'static Page> {
+        if !is_pkmap_address(vaddr) {
+            return virt_to_page(vaddr);
+        }
+        let entry = pkmap_pte(pkmap_nr(vaddr));
+        entry.is_present().then(|| pfn_to_page((entry.paddr() >> PAGE_SHIFT) as usize)).flatten()
+    }
+
+    /// A snapshot of the pkmap state, for tests and reports.
+    pub struct PkmapStats {
+        /// Slots per count value: [free, unused (count 1), in use (count > 1)].
+        pub slots: [usize; 3],
+        /// Pages that have a recorded pkmap address.
+        pub mapped_pages: usize,
+        /// Whole-window TLB flushes so far.
+        pub flushes: usize,
+        /// Times `kmap` slept for a slot.
+        pub sleeps: usize,
+        /// Reported `kunmap` misuses.
+        pub kunmap_bugs: usize,
+    }
+
+    /// Reads [`PkmapStats`].
+    pub fn pkmap_stats() -> PkmapStats {
+        let pkmap = KMAP_LOCK.lock();
+        let mut slots = [0; 3];
+        for nr in 0..LAST_PKMAP {
+            slots[(pkmap.count(nr) as usize).min(2)] += 1;
+        }
+        PkmapStats {
+            slots,
+            mapped_pages: PAGE_ADDRESS_HTABLE.lock().len(),
+            flushes: pkmap.flushes(),
+            sleeps: KMAP_SLEEPS.load(Ordering::Relaxed),
+            kunmap_bugs: KUNMAP_BUGS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The count of the slot `vaddr` belongs to.
+    pub fn pkmap_count_of(vaddr: usize) -> u32 {
+        KMAP_LOCK.lock().count(pkmap_nr(vaddr))
+    }
+
+    /// Runs `flush_all_zero_pkmaps` now (tests; kmap does it on wrap-around).
+    pub fn flush_all_zero_pkmaps() {
+        let mut pkmap = KMAP_LOCK.lock();
+        let mut htable = PAGE_ADDRESS_HTABLE.lock();
+        pkmap.flush_all_zero_pkmaps(&mut PkmapPtes, &mut htable);
+    }
+}
+
+/// The in-kernel tests: real PTEs, threads, the timer interrupt.
+#[cfg(all(test, target_os = "none"))]
+mod kernel_tests;
 
 #[cfg(all(test, not(target_os = "none")))]
 mod tests {

@@ -341,7 +341,8 @@ mod tests {
     use super::*;
     use crate::arch::x86::paging::{direct_map_uses_pse, lookup_address};
     use crate::arch::x86::setup::boot_data;
-    use crate::mm::direct_map::{page_address, page_to_pfn};
+    use crate::mm::direct_map::page_to_pfn;
+    use crate::mm::highmem::page_address;
     use crate::mm::gfp::GfpFlags;
     use crate::mm::mmzone::{MAX_DMA_PFN, ZoneType};
     use crate::mm::memblock::MAX_PHYS_ADDR;

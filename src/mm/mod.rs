@@ -21,7 +21,8 @@
 //! 5. **hand-over** (`bootmem.rs`): `mem_init` frees every page memblock did
 //!    not keep into the buddy allocator; memblock's job is done.
 //! 6. **reaching high memory**: `direct_map.rs` translates low pages to
-//!    addresses; `highmem.rs` maps high pages on demand (`kmap`); `vmalloc.rs`
+//!    addresses; `highmem.rs` maps high pages on demand (`kmap`),
+//!    `kmap_atomic.rs` for a moment in per-CPU windows; `vmalloc.rs`
 //!    builds virtually contiguous areas from scattered pages.
 //!
 //! | file          | Linux counterpart                         | concept |
@@ -42,6 +43,7 @@
 //! | `vmstat.rs`   | `mm/vmstat.c`                             | counters, `/proc/zoneinfo`, `/proc/vmstat`, `/proc/pagetypeinfo` |
 //! | `bootmem.rs`  | `mm/nobootmem.c`, `arch/x86/mm/highmem_32.c` | handing boot memory to the buddy |
 //! | `highmem.rs`  | `mm/highmem.c`                            | `kmap`/`kunmap`, pkmap counts, `page_address_htable` |
+//! | `kmap_atomic.rs`| `arch/x86/mm/highmem_32.c`, `kmap_types.h` | `kmap_atomic` over per-CPU fixmap windows, `km_type` (kernel only) |
 //! | `vmalloc.rs`  | `mm/vmalloc.c`                            | `vmalloc`/`vfree`, guard pages |
 //! | `direct_map.rs`| `include/linux/mm.h`, `asm/page.h` | `page_address`, `virt_to_page`, `__get_free_pages` (kernel only) |
 //! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
@@ -86,6 +88,8 @@ pub mod oom_kill;
 pub mod vmstat;
 pub mod vmalloc;
 pub mod highmem;
+#[cfg(target_os = "none")]
+pub mod kmap_atomic;
 pub mod bootmem;
 #[cfg(target_os = "none")]
 pub mod direct_map;

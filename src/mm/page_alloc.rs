@@ -1820,7 +1820,7 @@ mod kernel_tests {
     #[test_case]
     fn gfp_zero_hands_out_zeroed_frames_low_and_high() {
         use crate::arch::x86::paging::clear_page;
-        use crate::mm::direct_map::page_address;
+        use crate::mm::highmem::page_address;
         let node = node();
         // Dirty a low page, free it (it goes to the hot end of this CPU's
         // list), and ask for a zeroed one: the same frame comes back, zeroed.

@@ -193,6 +193,12 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
         cmdline: "hz=250",
         expectation: Expectation::Pass,
     },
+    IntegrationKernel {
+        name: "kmap_debug",
+        mem: "2G",
+        cmdline: "",
+        expectation: Expectation::Pass,
+    },
 ];
 
 /// Kernels in `tests/` that are no test kernels: `cargo xtask bench` boots
@@ -470,8 +476,8 @@ mod tests {
         );
         assert_eq!(plans[7].cmdline, "nopse");
         assert_eq!(plans[11].expectation, Expectation::ExpectNoTests);
-        // stack_overflow, harness_selftest, kthread_faults, timer_hz missing; zz_new unknown
-        assert_eq!(notes.len(), 5, "{notes:?}");
+        // stack_overflow, harness_selftest, kthread_faults, timer_hz, kmap_debug missing; zz_new unknown
+        assert_eq!(notes.len(), 6, "{notes:?}");
         assert!(
             notes
                 .iter()

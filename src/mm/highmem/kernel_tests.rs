@@ -1,0 +1,411 @@
+//! kmap, kunmap and kmap_atomic on the real machine.  The high-memory
+//! parts need HighMem pages: at 896 MiB and below there are none, and
+//! those checks are skipped (the 2, 3 and 4 GiB configurations run them).
+
+use super::*;
+use crate::arch::x86::irq::{IrqReturn, TIMER_IRQ, free_irq, request_irq};
+use crate::mm::direct_map::page_to_pfn;
+use crate::mm::gfp::GfpFlags;
+use crate::mm::init::node;
+use crate::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic, kmap_atomic_to_page};
+use crate::mm::kernel_test_support::quiesced_snapshot;
+use crate::mm::list::PageList;
+use crate::mm::page::Page;
+use crate::sched::{kthread_join, kthread_run, schedule};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+/// A high page, or `None` on a machine without high memory.
+fn alloc_high_page() -> Option<&'static Page> {
+    let page = node().alloc_page(GfpFlags::GFP_HIGHUSER)?;
+    if page.is_highmem() {
+        Some(page)
+    } else {
+        node().__free_page(page);
+        None
+    }
+}
+
+fn read_word(vaddr: usize, index: usize) -> u32 {
+    // SAFETY: callers pass an address that maps a page they hold, and an
+    // index below 1024.
+    unsafe { (vaddr as *const u32).add(index).read_volatile() }
+}
+
+fn write_word(vaddr: usize, index: usize, value: u32) {
+    // SAFETY: as in `read_word`.
+    unsafe { (vaddr as *mut u32).add(index).write_volatile(value) }
+}
+
+/// Holds many high pages on a list threaded through their descriptors.
+struct HighPages(PageList);
+
+impl HighPages {
+    fn take(count: usize) -> Option<HighPages> {
+        let map = node().node_mem_map();
+        let mut list = PageList::new();
+        for _ in 0..count {
+            match alloc_high_page() {
+                Some(page) => list.add(page_to_pfn(page), &map),
+                None => {
+                    HighPages(list).release();
+                    return None;
+                }
+            }
+        }
+        Some(HighPages(list))
+    }
+    fn pages(&self) -> impl Iterator<Item = &'static Page> + '_ {
+        self.0.iter(&node().node_mem_map()).map(|(pfn, _)| node().pfn_to_page(pfn).unwrap())
+    }
+    fn release(mut self) {
+        let map = node().node_mem_map();
+        while let Some(pfn) = self.0.pop_front(&map) {
+            node().__free_page(node().pfn_to_page(pfn).unwrap());
+        }
+    }
+}
+
+/// Every slot back at 0 or 1, and exactly the count-1 slots remember a page.
+fn assert_window_at_rest() {
+    let stats = pkmap_stats();
+    assert_eq!(stats.slots[2], 0, "no slot still in use");
+    assert_eq!(stats.mapped_pages, stats.slots[1], "one recorded address per unused-but-mapped slot");
+}
+
+#[test_case]
+fn kmap_of_a_low_page_is_its_direct_map_address_and_of_a_high_page_a_pkmap_address() {
+    let low = node().alloc_page(GfpFlags::GFP_KERNEL).unwrap();
+    assert_eq!(kmap(low), crate::mm::direct_map::lowmem_page_address(low).unwrap());
+    kunmap(low);
+    node().__free_page(low);
+    let Some(high) = alloc_high_page() else { return };
+    // A page kunmapped earlier may still sit in a count-1 slot (unmapping
+    // is lazy, and that includes pages freed since); settle that first.
+    flush_all_zero_pkmaps();
+    assert_eq!(page_address(high), None, "a high page has no address until kmapped");
+    let vaddr = kmap(high);
+    assert!(is_pkmap_address(vaddr), "{vaddr:#x} in the pkmap window");
+    assert_eq!(page_address(high), Some(vaddr));
+    assert!(core::ptr::eq(kmap_to_page(vaddr).unwrap(), high));
+    assert_eq!(pkmap_count_of(vaddr), 2);
+    kunmap(high);
+    node().__free_page(high);
+    assert_window_at_rest();
+}
+
+#[test_case]
+fn data_written_through_kmap_is_read_back_through_kmap_atomic_and_back() {
+    let Some(page) = alloc_high_page() else { return };
+    let vaddr = kmap(page);
+    for index in 0..1024 {
+        write_word(vaddr, index, 0xc0de_0000 ^ index as u32);
+    }
+    kunmap(page);
+    let atomic = kmap_atomic(page, km_type::KM_USER0);
+    assert!(atomic >= crate::mm::layout::FIXADDR_START, "a fixmap window");
+    assert!(core::ptr::eq(kmap_atomic_to_page(atomic).unwrap(), page));
+    for index in 0..1024 {
+        assert_eq!(read_word(atomic, index), 0xc0de_0000 ^ index as u32);
+        write_word(atomic, index, 0xbeef_0000 ^ index as u32);
+    }
+    kunmap_atomic(atomic, km_type::KM_USER0);
+    let vaddr = kmap(page);
+    assert!((0..1024).all(|index| read_word(vaddr, index) == 0xbeef_0000 ^ index as u32));
+    kunmap(page);
+    node().__free_page(page);
+}
+
+#[test_case]
+fn repeated_kmap_of_a_page_reuses_its_slot_and_unbalanced_kunmap_is_reported() {
+    let Some(page) = alloc_high_page() else { return };
+    let first = kmap(page);
+    let second = kmap(page);
+    assert_eq!(first, second);
+    assert_eq!(pkmap_count_of(first), 3);
+    kunmap(page);
+    kunmap(page);
+    assert_eq!(pkmap_count_of(first), 1, "unused, mapped until the next flush");
+    let bugs = pkmap_stats().kunmap_bugs;
+    kunmap(page);
+    assert_eq!(pkmap_stats().kunmap_bugs, bugs + 1, "the extra kunmap is reported");
+    assert_eq!(pkmap_count_of(first), 1, "and changes nothing");
+    flush_all_zero_pkmaps();
+    assert_eq!(pkmap_count_of(first), 0);
+    assert_eq!(page_address(page), None);
+    kunmap(page);
+    assert_eq!(pkmap_stats().kunmap_bugs, bugs + 2, "kunmap of a page that is not kmapped");
+    node().__free_page(page);
+}
+
+/// Fills the whole window with `pages` (1024 of them) plus nothing else.
+fn kmap_all(pages: &HighPages) {
+    for page in pages.pages() {
+        kmap(page);
+    }
+    let stats = pkmap_stats();
+    assert_eq!(stats.slots[2], LAST_PKMAP, "1024 simultaneous mappings fill the window");
+}
+
+#[test_case]
+fn a_reused_slot_never_shows_the_old_page_through_a_stale_tlb_entry() {
+    let Some(pages) = HighPages::take(LAST_PKMAP) else { return };
+    let Some(newcomer) = alloc_high_page() else { return pages.release() };
+    kmap_all(&pages);
+    // Write through one mapping, so the TLB caches its translation, then
+    // drop it: the slot goes to count 1, still mapped.
+    let old = pages.pages().next().unwrap();
+    let vaddr = page_address(old).unwrap();
+    write_word(vaddr, 0, 0xaaaa_aaaa);
+    kunmap(old);
+    let flushes = pkmap_stats().flushes;
+    // The only slot kmap can find is that one, after flush_all_zero_pkmaps.
+    let reused = kmap(newcomer);
+    assert_eq!(reused, vaddr, "the one unused slot is reused");
+    assert_eq!(pkmap_stats().flushes, flushes + 1, "exactly one TLB flush on the way");
+    write_word(reused, 0, 0xbbbb_bbbb);
+    let check = |page: &Page, expected: u32| {
+        let window = kmap_atomic(page, km_type::KM_USER1);
+        assert_eq!(read_word(window, 0), expected);
+        kunmap_atomic(window, km_type::KM_USER1);
+    };
+    check(old, 0xaaaa_aaaa);
+    check(newcomer, 0xbbbb_bbbb);
+    kunmap(newcomer);
+    for page in pages.pages().skip(1) {
+        kunmap(page);
+    }
+    node().__free_page(newcomer);
+    pages.release();
+    assert_window_at_rest();
+}
+
+static WAITER_GOT_SLOT: AtomicBool = AtomicBool::new(false);
+static WAITER_PFN: AtomicUsize = AtomicUsize::new(0);
+
+#[test_case]
+fn the_1025th_kmap_sleeps_until_another_thread_kunmaps() {
+    let Some(pages) = HighPages::take(LAST_PKMAP) else { return };
+    let Some(extra) = alloc_high_page() else { return pages.release() };
+    kmap_all(&pages);
+    WAITER_GOT_SLOT.store(false, Ordering::SeqCst);
+    WAITER_PFN.store(page_to_pfn(extra), Ordering::SeqCst);
+    let sleeps = pkmap_stats().sleeps;
+    let waiter = kthread_run(
+        &|| {
+            let page = node().pfn_to_page(WAITER_PFN.load(Ordering::SeqCst)).unwrap();
+            let vaddr = kmap(page);
+            write_word(vaddr, 7, 0x1025);
+            WAITER_GOT_SLOT.store(true, Ordering::SeqCst);
+            kunmap(page);
+            0
+        },
+        "kmap-1025",
+    )
+    .unwrap();
+    // Let the waiter run until it sleeps in kmap_high.
+    while pkmap_stats().sleeps == sleeps {
+        schedule();
+    }
+    for _ in 0..10 {
+        schedule();
+    }
+    assert!(!WAITER_GOT_SLOT.load(Ordering::SeqCst), "no slot while all 1024 are in use");
+    let first = pages.pages().next().unwrap();
+    kunmap(first);
+    assert_eq!(kthread_join(waiter), 0);
+    assert!(WAITER_GOT_SLOT.load(Ordering::SeqCst), "the kunmap woke it and it got the slot");
+    let window = kmap_atomic(extra, km_type::KM_USER0);
+    assert_eq!(read_word(window, 7), 0x1025);
+    kunmap_atomic(window, km_type::KM_USER0);
+    for page in pages.pages().skip(1) {
+        kunmap(page);
+    }
+    node().__free_page(extra);
+    pages.release();
+    assert_window_at_rest();
+}
+
+static IRQ_PAGE_PFN: AtomicUsize = AtomicUsize::new(0);
+static IRQ_DONE: AtomicBool = AtomicBool::new(false);
+static IRQ_SEEN_VALUE: AtomicU32 = AtomicU32::new(0);
+
+fn kunmap_from_the_tick(_irq: u32) -> IrqReturn {
+    if !IRQ_DONE.load(Ordering::SeqCst) {
+        let page = node().pfn_to_page(IRQ_PAGE_PFN.load(Ordering::SeqCst)).unwrap();
+        kunmap(page);
+        IRQ_DONE.store(true, Ordering::SeqCst);
+    }
+    IrqReturn::Handled
+}
+
+#[test_case]
+fn kunmap_from_an_interrupt_handler_is_reported_and_ignored() {
+    let Some(page) = alloc_high_page() else { return };
+    let vaddr = kmap(page);
+    IRQ_PAGE_PFN.store(page_to_pfn(page), Ordering::SeqCst);
+    IRQ_DONE.store(false, Ordering::SeqCst);
+    let bugs = pkmap_stats().kunmap_bugs;
+    let cookie = request_irq(TIMER_IRQ, kunmap_from_the_tick, "kunmap-test").unwrap();
+    while !IRQ_DONE.load(Ordering::SeqCst) {
+        schedule();
+    }
+    free_irq(cookie);
+    assert_eq!(pkmap_stats().kunmap_bugs, bugs + 1);
+    assert_eq!(pkmap_count_of(vaddr), 2, "the mapping is still held");
+    kunmap(page);
+    node().__free_page(page);
+}
+
+fn kmap_atomic_in_the_tick(_irq: u32) -> IrqReturn {
+    if !IRQ_DONE.load(Ordering::SeqCst) {
+        let page = node().pfn_to_page(IRQ_PAGE_PFN.load(Ordering::SeqCst)).unwrap();
+        let window = kmap_atomic(page, km_type::KM_IRQ0);
+        IRQ_SEEN_VALUE.store(read_word(window, 0), Ordering::SeqCst);
+        write_word(window, 1, 0x1a0);
+        kunmap_atomic(window, km_type::KM_IRQ0);
+        IRQ_DONE.store(true, Ordering::SeqCst);
+    }
+    IrqReturn::Handled
+}
+
+#[test_case]
+fn kmap_atomic_in_the_timer_interrupt_uses_km_irq0_while_a_thread_holds_km_user0() {
+    let (Some(mine), Some(theirs)) = (alloc_high_page(), alloc_high_page()) else { return };
+    let window = kmap(theirs);
+    write_word(window, 0, 0x5eed);
+    kunmap(theirs);
+    IRQ_PAGE_PFN.store(page_to_pfn(theirs), Ordering::SeqCst);
+    IRQ_DONE.store(false, Ordering::SeqCst);
+    let cookie = request_irq(TIMER_IRQ, kmap_atomic_in_the_tick, "kmap-atomic-test").unwrap();
+    let held = kmap_atomic(mine, km_type::KM_USER0);
+    write_word(held, 0, 0x0123);
+    // Preemption is off while the window is held; interrupts are not, so
+    // the tick arrives and maps its page in KM_IRQ0.
+    while !IRQ_DONE.load(Ordering::SeqCst) {
+        core::hint::spin_loop();
+    }
+    assert_eq!(read_word(held, 0), 0x0123, "KM_USER0 still maps this thread's page");
+    assert!(core::ptr::eq(kmap_atomic_to_page(held).unwrap(), mine));
+    kunmap_atomic(held, km_type::KM_USER0);
+    free_irq(cookie);
+    assert_eq!(IRQ_SEEN_VALUE.load(Ordering::SeqCst), 0x5eed, "the handler read its page");
+    let window = kmap_atomic(theirs, km_type::KM_USER0);
+    assert_eq!(read_word(window, 1), 0x1a0, "the handler's write reached its page");
+    kunmap_atomic(window, km_type::KM_USER0);
+    node().__free_page(mine);
+    node().__free_page(theirs);
+}
+
+/// Pages the stress threads map, by PFN: the filler cycles through the
+/// first half, the workers pick from the second half at random.
+const STRESS_POOL: usize = 4096;
+static STRESS_PFNS: [AtomicUsize; STRESS_POOL] = [const { AtomicUsize::new(0) }; STRESS_POOL];
+static STRESS_THREAD_ID: AtomicUsize = AtomicUsize::new(0);
+static STRESS_DEADLINE: AtomicUsize = AtomicUsize::new(0);
+static STRESS_ERRORS: AtomicUsize = AtomicUsize::new(0);
+static STRESS_MAPS: AtomicUsize = AtomicUsize::new(0);
+/// One filler and three workers.
+const STRESS_THREADS: usize = 4;
+/// Mappings the filler holds: with the three workers' one each, demand is
+/// 1025 distinct pages for 1024 slots, so somebody always waits.
+const FILLER_HOLD: usize = LAST_PKMAP - 2;
+
+fn stress_time_left() -> bool {
+    (crate::time::jiffies() as usize) < STRESS_DEADLINE.load(Ordering::SeqCst)
+}
+
+/// kmaps pool page `index`, checks that the mapping reaches that page
+/// (every page carries its own PFN in word 0), returns (pfn, address).
+fn stress_kmap(index: usize) -> (usize, usize) {
+    let pfn = STRESS_PFNS[index].load(Ordering::Relaxed);
+    let vaddr = kmap(node().pfn_to_page(pfn).unwrap());
+    if read_word(vaddr, 0) != pfn as u32 {
+        STRESS_ERRORS.fetch_add(1, Ordering::Relaxed);
+    }
+    STRESS_MAPS.fetch_add(1, Ordering::Relaxed);
+    (pfn, vaddr)
+}
+
+fn stress_kunmap((pfn, vaddr): (usize, usize)) {
+    if read_word(vaddr, 0) != pfn as u32 {
+        STRESS_ERRORS.fetch_add(1, Ordering::Relaxed);
+    }
+    kunmap(node().pfn_to_page(pfn).unwrap());
+}
+
+/// The filler keeps FILLER_HOLD distinct pages mapped, sliding through the
+/// first half of the pool: kunmap the oldest, kmap the next.  Holding many
+/// kmaps while asking for more is safe here only because every other
+/// thread holds at most one and never waits while holding it — two
+/// threads that both hoard and wait deadlock, which is why Linux code
+/// kmaps one page at a time.
+fn stress_filler() {
+    let mut held = [(0usize, 0usize); FILLER_HOLD];
+    let mut next = 0;
+    while stress_time_left() {
+        let slot = next % FILLER_HOLD;
+        if next >= FILLER_HOLD {
+            stress_kunmap(held[slot]);
+        }
+        held[slot] = stress_kmap(next % (STRESS_POOL / 2));
+        next += 1;
+    }
+    for &mapping in &held[..next.min(FILLER_HOLD)] {
+        stress_kunmap(mapping);
+    }
+}
+
+/// A worker maps one random page of the second half at a time.
+fn stress_worker(id: usize) {
+    let mut rng = 0x9e37_79b9_u32.wrapping_mul(id as u32 + 1) | 1;
+    while stress_time_left() {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        let mapping = stress_kmap(STRESS_POOL / 2 + rng as usize % (STRESS_POOL / 2));
+        stress_kunmap(mapping);
+    }
+}
+
+fn stress_thread() -> i32 {
+    match STRESS_THREAD_ID.fetch_add(1, Ordering::SeqCst) {
+        0 => stress_filler(),
+        id => stress_worker(id),
+    }
+    0
+}
+
+#[test_case]
+fn pkmap_stress_ends_with_every_count_at_0_or_1_and_no_page_lost() {
+    let Some(pool) = HighPages::take(STRESS_POOL) else { return };
+    let before = quiesced_snapshot(node());
+    for (slot, page) in STRESS_PFNS.iter().zip(pool.pages()) {
+        let pfn = page_to_pfn(page);
+        slot.store(pfn, Ordering::SeqCst);
+        let window = kmap_atomic(page, km_type::KM_USER0);
+        write_word(window, 0, pfn as u32);
+        kunmap_atomic(window, km_type::KM_USER0);
+    }
+    STRESS_THREAD_ID.store(0, Ordering::SeqCst);
+    STRESS_ERRORS.store(0, Ordering::SeqCst);
+    STRESS_MAPS.store(0, Ordering::SeqCst);
+    let sleeps = pkmap_stats().sleeps;
+    STRESS_DEADLINE.store(crate::time::jiffies() as usize + 3 * crate::time::hz() as usize, Ordering::SeqCst);
+    let threads: [_; STRESS_THREADS] = core::array::from_fn(|_| kthread_run(&stress_thread, "pkmap-stress").unwrap());
+    for thread in threads {
+        assert_eq!(kthread_join(thread), 0);
+    }
+    let stats = pkmap_stats();
+    log::info!(
+        "pkmap stress: {} kmaps by {STRESS_THREADS} threads in 3 s, {} sleeps for a slot, {} window flushes",
+        STRESS_MAPS.load(Ordering::SeqCst),
+        stats.sleeps - sleeps,
+        stats.flushes
+    );
+    assert_eq!(STRESS_ERRORS.load(Ordering::SeqCst), 0, "every mapping reached its own page");
+    assert!(STRESS_MAPS.load(Ordering::SeqCst) > LAST_PKMAP, "the window was cycled through");
+    assert!(stats.sleeps > sleeps, "the threads competed for slots and slept");
+    assert_window_at_rest();
+    assert_eq!(quiesced_snapshot(node()), before, "no page lost or gained");
+    pool.release();
+}
