@@ -562,8 +562,8 @@ impl PgData {
     ///    cannot wait (`ALLOC_HARDER`: they cannot reclaim for themselves)
     ///    and for `__GFP_HIGH` (`ALLOC_HIGH`, e.g. `GFP_ATOMIC`);
     /// 4. if this code is itself freeing memory (`PF_MEMALLOC`, set during
-    ///    direct reclaim), it may take every free page, watermarks ignored,
-    ///    but never recurses into reclaim;
+    ///    direct reclaim) and is not an interrupt handler, it may take every
+    ///    free page, watermarks ignored, but never recurses into reclaim;
     /// 5. a request that may not sleep (no `__GFP_WAIT`) fails here;
     /// 6. direct reclaim ([`PgData::__alloc_pages_direct_reclaim`]): free
     ///    pages through the shrinkers, then scan again at `pages_min`;
@@ -618,7 +618,9 @@ impl PgData {
             if let Some(page) = self.get_page_from_freelist(gfp_mask, order, zonelist, min_flags) {
                 return Some(page);
             }
-            if self.current_flags().contains(TaskFlags::PF_MEMALLOC) {
+            // Seed 000: only outside interrupts — an interrupt handler that
+            // arrives during reclaim must not eat the last reserves.
+            if self.current_flags().contains(TaskFlags::PF_MEMALLOC) && !crate::preempt::in_interrupt() {
                 return self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_NO_WATERMARKS);
             }
             if !wait {

@@ -436,6 +436,12 @@ mod kernel_tests {
         );
         // Memory-releasing code takes the rest.
         let saved = node.memalloc_noreclaim_save();
+        // An interrupt that arrives during reclaim may not use the reserves
+        // PF_MEMALLOC opens (seed 000: `!in_interrupt()`).
+        crate::preempt::irq_enter();
+        let in_irq = held.alloc(GfpFlags::GFP_ATOMIC | GfpFlags::__GFP_NOWARN, 0, &zonelist);
+        crate::preempt::irq_exit();
+        assert_eq!(in_irq, None, "no reserves for interrupt context");
         held.alloc_until_fail(GfpFlags::GFP_ATOMIC, 0, &zonelist);
         node.memalloc_noreclaim_restore(saved);
         assert_eq!(free(), 0, "PF_MEMALLOC ignores the watermarks");
