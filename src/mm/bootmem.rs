@@ -52,7 +52,7 @@
 //!
 //! ## What we simplified and why
 //! * The free ranges come in as an iterator of `[start, end)` physical byte
-//!   ranges (the integrator passes memblock's free ranges, Linux's
+//!   ranges (`mem_init` passes memblock's free ranges, Linux's
 //!   `for_each_free_mem_range`), so this file does not depend on the
 //!   memblock type.
 //! * Linux also frees memblock's own region arrays when they were allocated

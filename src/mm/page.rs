@@ -9,7 +9,7 @@
 //! raw addresses.
 //!
 //! ## Where it sits in boot
-//! The integrator's `paging_init` asks memblock for memory to hold one [`Page`]
+//! The kernel's `zone_sizes_init` (`init.rs`) asks memblock for memory to hold one [`Page`]
 //! per frame up to `max_pfn` and hands the resulting `&'static [Page]` to
 //! [`PgData::free_area_init_node`](super::mmzone::PgData::free_area_init_node),
 //! which stamps every descriptor "reserved, in use once, in zone Z". Later
@@ -26,7 +26,8 @@
 //! ## What we simplified and why
 //! * Only the fields the page-frame allocator needs: `flags`, `_count`,
 //!   `_mapcount`, `private`, `lru`. No `mapping`/`index` (page cache), no
-//!   `virtual` (the integrator computes `page_address` from the PFN).
+//!   `virtual` (`page_address` computes a low page's address from the PFN and looks
+//!   high pages up in `highmem.rs`'s table).
 //! * Every field is an atomic. Linux shares `struct page *` freely between CPUs
 //!   and protects the interesting transitions with `zone->lock` or atomic
 //!   operations; making the fields atomics lets us hand out `&'static Page`

@@ -73,7 +73,7 @@
 //!     `managed_pages == free_pages + pages allocated + nr_bad_pages`.
 //! * `__get_free_pages` and `free_pages` take and return *virtual* addresses,
 //!   which only the kernel proper can compute (`page_address`, the direct
-//!   map at `PAGE_OFFSET`). They are left to the integrator, as thin wrappers
+//!   map at `PAGE_OFFSET`). They live in `direct_map.rs`, as thin wrappers
 //!   around [`PgData::alloc_pages`] and [`PgData::__free_pages`].
 //! * `__GFP_ZERO` needs the page contents: `prep_new_page` asks the arch
 //!   code (`arch::current::highpage::clear_highpage`) to clear each frame.
