@@ -36,6 +36,7 @@ pub mod preempt;
 pub mod sched;
 pub mod spinlock;
 pub mod time;
+pub mod xorshift;
 
 #[cfg(target_os = "none")]
 pub mod init;

@@ -195,17 +195,7 @@ static FRAG_MEM_MAP: [Page; FRAG_PAGES] = [const { Page::new() }; FRAG_PAGES];
 /// The blocks the workload holds: (pfn, order, movable).
 static HELD: Mutex<[(u32, u8, bool); FRAG_PAGES]> = Mutex::new([(0, 0, false); FRAG_PAGES]);
 
-/// Deterministic pseudo-random numbers (xorshift).
-struct XorShift(u32);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        self.0 as usize % n
-    }
-}
+use kernel::xorshift::XorShift32 as XorShift;
 
 /// The workload on a fresh synthetic node; returns the largest free order,
 /// the number of free blocks of order >= 3 and of whole free pageblocks

@@ -617,11 +617,9 @@ mod tests {
     fn random_kmap_kunmap_keeps_counts_consistent() {
         let (mut pkmap, mut ptes, mut table) = setup();
         let mut held: Vec<usize> = Vec::new();
-        let mut state = 0x1234_5678_9abc_def0_u64;
+        let mut rng = crate::xorshift::XorShift64(0x1234_5678_9abc_def0);
         for _ in 0..100_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = rng.next_u64();
             let pfn = 0x40000 + (state % 3000) as usize;
             if state % 3 != 0 || held.is_empty() {
                 if let Some(vaddr) = pkmap.kmap_high_locked(pfn, &mut ptes, &mut table) {

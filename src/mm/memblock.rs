@@ -1529,21 +1529,7 @@ mod tests {
         assert_eq!(memblock.alloc(0x1000, 0x1000), Some(0x1ff000));
     }
 
-    /// xorshift64: a tiny deterministic PRNG for the randomized test.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, bound: u64) -> u64 {
-            self.next() % bound
-        }
-    }
+    use crate::xorshift::XorShift64 as XorShift;
 
     /// The model's granule: every address in the randomized test is a multiple of it.
     const UNIT: u64 = 0x100;
@@ -1603,13 +1589,13 @@ mod tests {
         let (mut refused_memory, mut refused_reserved, mut allocated) = (0, 0, 0);
 
         for step in 0..10_000 {
-            match rng.below(10) {
+            match rng.below_u64(10) {
                 kind @ 0..=7 => {
-                    let first = rng.below(UNITS as u64) as usize;
-                    let len = (if rng.below(16) == 0 {
-                        rng.below(64)
+                    let first = rng.below_u64(UNITS as u64) as usize;
+                    let len = (if rng.below_u64(16) == 0 {
+                        rng.below_u64(64)
                     } else {
-                        rng.below(5)
+                        rng.below_u64(5)
                     }) as usize;
                     let len = len.min(UNITS - first);
                     let (base, size) = (first as u64 * UNIT, len as u64 * UNIT);
@@ -1643,11 +1629,11 @@ mod tests {
                     }
                 }
                 8 => {
-                    let size = (1 + rng.below(8)) * UNIT;
-                    let align = UNIT << rng.below(7);
-                    let max_addr = match rng.below(2) {
+                    let size = (1 + rng.below_u64(8)) * UNIT;
+                    let align = UNIT << rng.below_u64(7);
+                    let max_addr = match rng.below_u64(2) {
                         0 => MEMBLOCK_ALLOC_ANYWHERE,
-                        _ => rng.below(UNITS as u64 + 1) * UNIT,
+                        _ => rng.below_u64(UNITS as u64 + 1) * UNIT,
                     };
                     let limit = max_addr.min(memblock.current_limit());
                     let got = memblock.alloc_base(size, align, max_addr);
@@ -1668,9 +1654,9 @@ mod tests {
                     }
                 }
                 _ => {
-                    let limit = match rng.below(4) {
+                    let limit = match rng.below_u64(4) {
                         0 => MEMBLOCK_ALLOC_ANYWHERE,
-                        _ => rng.below(UNITS as u64 + 1) * UNIT,
+                        _ => rng.below_u64(UNITS as u64 + 1) * UNIT,
                     };
                     memblock.set_current_limit(limit);
                 }

@@ -37,6 +37,7 @@
 //! | `migratetype.rs`| `mm/page_alloc.c`, `pageblock-flags.h`  | grouping pages by mobility, fallbacks |
 //! | `watermark.rs`| `mm/page_alloc.c`                         | `min_free_kbytes`, watermarks, `lowmem_reserve` |
 //! | `percpu_pages.rs`| `mm/page_alloc.c`, `mmzone.h`          | per-CPU page lists (hot/cold, refill, spill, drain) |
+//! | `registry.rs`| (`shrinker_list`, notifier chains) | fixed-capacity lists of registered objects |
 //! | `vmscan.rs`   | `mm/vmscan.c`                             | shrinkers, direct reclaim, kswapd wake-ups, `PF_MEMALLOC` |
 //! | `page_cache.rs`| `mm/filemap.c`, `mm/swap.c`              | a reclaimable cache of clean pages |
 //! | `oom_kill.rs` | `mm/oom_kill.c`                           | `out_of_memory`, `show_free_areas` |
@@ -82,6 +83,7 @@ pub mod page_alloc;
 pub mod migratetype;
 pub mod watermark;
 pub mod percpu_pages;
+pub mod registry;
 pub mod vmscan;
 pub mod page_cache;
 pub mod oom_kill;

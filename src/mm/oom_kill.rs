@@ -37,7 +37,7 @@ use super::MAX_ORDER;
 use super::PAGE_SIZE;
 use super::gfp::{GfpFlags, Zonelist};
 use super::mmzone::{PgData, ZoneType};
-use super::vmscan::RegisterError;
+use super::registry::{RegisterError, Registry};
 use super::vmstat::VmEventItem;
 use crate::mm::layout::NR_CPUS;
 
@@ -54,29 +54,7 @@ pub trait OomNotifier: Sync {
 }
 
 /// The registered notifiers (Linux `oom_notify_list`).
-pub struct OomNotifierList {
-    slots: [Option<&'static dyn OomNotifier>; MAX_OOM_NOTIFIERS],
-}
-
-impl core::fmt::Debug for OomNotifierList {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_list()
-            .entries(self.slots.iter().flatten().map(|notifier| notifier.name()))
-            .finish()
-    }
-}
-
-impl OomNotifierList {
-    pub(super) const fn new() -> Self {
-        OomNotifierList {
-            slots: [None; MAX_OOM_NOTIFIERS],
-        }
-    }
-}
-
-fn same_notifier(a: &dyn OomNotifier, b: &dyn OomNotifier) -> bool {
-    core::ptr::addr_eq(a as *const dyn OomNotifier, b as *const dyn OomNotifier)
-}
+pub type OomNotifierList = Registry<dyn OomNotifier, MAX_OOM_NOTIFIERS>;
 
 impl PgData {
     /// Add `notifier` to the OOM notifier list (Linux
@@ -85,39 +63,13 @@ impl PgData {
         &self,
         notifier: &'static dyn OomNotifier,
     ) -> Result<(), RegisterError> {
-        let mut list = self.oom_notifiers.lock();
-        if list
-            .slots
-            .iter()
-            .flatten()
-            .any(|&n| same_notifier(n, notifier))
-        {
-            return Err(RegisterError::AlreadyRegistered);
-        }
-        let slot = list
-            .slots
-            .iter_mut()
-            .find(|slot| slot.is_none())
-            .ok_or(RegisterError::Full)?;
-        *slot = Some(notifier);
-        Ok(())
+        self.oom_notifiers.lock().register(notifier)
     }
 
     /// Remove `notifier` (Linux `unregister_oom_notifier`); returns whether
     /// it was registered.
     pub fn unregister_oom_notifier(&self, notifier: &'static dyn OomNotifier) -> bool {
-        let mut list = self.oom_notifiers.lock();
-        match list
-            .slots
-            .iter_mut()
-            .find(|slot| slot.is_some_and(|n| same_notifier(n, notifier)))
-        {
-            Some(slot) => {
-                *slot = None;
-                true
-            }
-            None => false,
-        }
+        self.oom_notifiers.lock().unregister(notifier)
     }
 
     /// The machine is out of memory for an order-`order` `gfp_mask` request
@@ -135,7 +87,7 @@ impl PgData {
             self.count_zone_vm_events(preferred, VmEventItem::OomInvoked, 1);
         }
         self.show_free_areas();
-        let notifiers = self.oom_notifiers.lock().slots;
+        let notifiers = self.oom_notifiers.lock().snapshot();
         let freed: usize = notifiers
             .iter()
             .flatten()

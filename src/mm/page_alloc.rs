@@ -1434,21 +1434,7 @@ mod tests {
         assert_eq!(pgdat.nr_bad_page_reports(), 0);
     }
 
-    /// A tiny xorshift PRNG: deterministic, no dependencies.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::xorshift::XorShift64 as XorShift;
 
     /// Every frame of the node is free (in exactly one free block), allocated
     /// (in exactly one live block), or neither; never both or twice.
@@ -1850,17 +1836,7 @@ mod kernel_tests {
         }
     }
 
-    /// A tiny xorshift PRNG: deterministic, no dependencies.
-    struct XorShift(u32);
-
-    impl XorShift {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 17;
-            self.0 ^= self.0 << 5;
-            self.0 as usize % n
-        }
-    }
+    use crate::xorshift::XorShift32 as XorShift;
 
     /// Marks the head of a block this test allocated, with its order in the
     /// low bits of `private`.

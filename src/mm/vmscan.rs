@@ -56,6 +56,8 @@ use core::sync::atomic::Ordering;
 
 use bitflags::bitflags;
 
+use super::registry::Registry;
+pub use super::registry::RegisterError;
 use super::gfp::{GfpFlags, Zonelist};
 use super::mmzone::{PgData, ZoneType};
 use super::vmstat::VmEventItem;
@@ -85,34 +87,7 @@ pub trait Shrinker: Sync {
 }
 
 /// The registered shrinkers (Linux `shrinker_list`).
-pub struct ShrinkerList {
-    slots: [Option<&'static dyn Shrinker>; MAX_SHRINKERS],
-}
-
-impl core::fmt::Debug for ShrinkerList {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_list()
-            .entries(self.slots.iter().flatten().map(|shrinker| shrinker.name()))
-            .finish()
-    }
-}
-
-impl ShrinkerList {
-    pub(super) const fn new() -> Self {
-        ShrinkerList {
-            slots: [None; MAX_SHRINKERS],
-        }
-    }
-}
-
-/// Why a shrinker could not be registered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegisterError {
-    /// Every slot is taken.
-    Full,
-    /// This very object is registered already.
-    AlreadyRegistered,
-}
+pub type ShrinkerList = Registry<dyn Shrinker, MAX_SHRINKERS>;
 
 /// Called by [`PgData::wakeup_kswapd`] with the zone and order that ran low
 /// (the stand-in for waking the kswapd thread).
@@ -135,47 +110,16 @@ bitflags! {
 #[must_use = "give the saved state back to memalloc_noreclaim_restore()"]
 pub struct MemallocState(bool);
 
-/// Two shrinkers are the same registration if they are the same object.
-fn same_shrinker(a: &dyn Shrinker, b: &dyn Shrinker) -> bool {
-    core::ptr::addr_eq(a as *const dyn Shrinker, b as *const dyn Shrinker)
-}
-
 impl PgData {
     /// Add `shrinker` to the list reclaim asks (Linux `register_shrinker`).
     pub fn register_shrinker(&self, shrinker: &'static dyn Shrinker) -> Result<(), RegisterError> {
-        let mut list = self.shrinkers.lock();
-        if list
-            .slots
-            .iter()
-            .flatten()
-            .any(|&s| same_shrinker(s, shrinker))
-        {
-            return Err(RegisterError::AlreadyRegistered);
-        }
-        let slot = list
-            .slots
-            .iter_mut()
-            .find(|slot| slot.is_none())
-            .ok_or(RegisterError::Full)?;
-        *slot = Some(shrinker);
-        Ok(())
+        self.shrinkers.lock().register(shrinker)
     }
 
     /// Remove `shrinker` (Linux `unregister_shrinker`); returns whether it
     /// was registered.
     pub fn unregister_shrinker(&self, shrinker: &'static dyn Shrinker) -> bool {
-        let mut list = self.shrinkers.lock();
-        match list
-            .slots
-            .iter_mut()
-            .find(|slot| slot.is_some_and(|s| same_shrinker(s, shrinker)))
-        {
-            Some(slot) => {
-                *slot = None;
-                true
-            }
-            None => false,
-        }
+        self.shrinkers.lock().unregister(shrinker)
     }
 
     /// Free memory for an allocation of `order` with `gfp_mask` whose
@@ -198,7 +142,7 @@ impl PgData {
         if let Some(&preferred) = zonelist.zones().first() {
             self.count_zone_vm_events(preferred, VmEventItem::AllocStall, 1);
         }
-        let shrinkers = self.shrinkers.lock().slots;
+        let shrinkers = self.shrinkers.lock().snapshot();
         let mut nr_reclaimed = 0;
         for priority in (0..=DEF_PRIORITY).rev() {
             for shrinker in shrinkers.iter().flatten() {

@@ -357,12 +357,9 @@ fn stress_filler() {
 
 /// A worker maps one random page of the second half at a time.
 fn stress_worker(id: usize) {
-    let mut rng = 0x9e37_79b9_u32.wrapping_mul(id as u32 + 1) | 1;
+    let mut rng = crate::xorshift::XorShift32(0x9e37_79b9_u32.wrapping_mul(id as u32 + 1) | 1);
     while stress_time_left() {
-        rng ^= rng << 13;
-        rng ^= rng >> 17;
-        rng ^= rng << 5;
-        let mapping = stress_kmap(STRESS_POOL / 2 + rng as usize % (STRESS_POOL / 2));
+        let mapping = stress_kmap(STRESS_POOL / 2 + rng.below(STRESS_POOL / 2));
         stress_kunmap(mapping);
     }
 }
