@@ -234,3 +234,17 @@ impl<const N: usize> Write for FixedText<N> {
         Ok(())
     }
 }
+
+/// Defines `kernel_init` for a test kernel in `tests/`: boot, then run the
+/// kernel's tests (the crate root names the harness entry with
+/// `#![reexport_test_harness_main = "test_main"]`).
+#[macro_export]
+macro_rules! test_kernel_init {
+    () => {
+        #[unsafe(no_mangle)]
+        fn kernel_init() -> ! {
+            test_main();
+            unreachable!("the test runner ends the QEMU run")
+        }
+    };
+}

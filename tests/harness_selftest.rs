@@ -14,11 +14,7 @@ use kernel::arch::x86::irq::{IrqReturn, TIMER_IRQ, request_irq};
 use kernel::sched::{kthread_join, kthread_run, schedule};
 use kernel::should_panic_test;
 
-#[unsafe(no_mangle)]
-fn kernel_init() -> ! {
-    test_main();
-    unreachable!("the test runner ends the QEMU run")
-}
+kernel::test_kernel_init!();
 
 #[test_case]
 fn passing_test() {

@@ -15,11 +15,7 @@ use kernel::mm::kmap_atomic::{DEBUG_HIGHMEM, km_type, kmap_atomic, kunmap_atomic
 use kernel::mm::page::Page;
 use kernel::should_panic_test;
 
-#[unsafe(no_mangle)]
-fn kernel_init() -> ! {
-    test_main();
-    unreachable!("the test runner ends the QEMU run")
-}
+kernel::test_kernel_init!();
 
 fn high_page() -> &'static Page {
     let page = node().alloc_page(GfpFlags::GFP_HIGHUSER).expect("a free page");

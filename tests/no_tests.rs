@@ -6,8 +6,4 @@
 #![test_runner(kernel::testing::test_runner)]
 #![reexport_test_harness_main = "test_main"]
 
-#[unsafe(no_mangle)]
-fn kernel_init() -> ! {
-    test_main();
-    unreachable!("the test runner ends the QEMU run")
-}
+kernel::test_kernel_init!();

@@ -8,11 +8,7 @@
 
 use kernel::should_panic_test;
 
-#[unsafe(no_mangle)]
-fn kernel_init() -> ! {
-    test_main();
-    unreachable!("the test runner ends the QEMU run")
-}
+kernel::test_kernel_init!();
 
 fn read(vaddr: usize) -> u32 {
     // SAFETY: deliberately reads an unmapped address; the page-fault handler

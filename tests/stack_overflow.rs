@@ -18,11 +18,7 @@ use kernel::mm::init::{VMALLOC_START, node};
 use kernel::mm::{PAGE_SHIFT, PAGE_SIZE};
 use kernel::should_panic_test;
 
-#[unsafe(no_mangle)]
-fn kernel_init() -> ! {
-    test_main();
-    unreachable!("the test runner ends the QEMU run")
-}
+kernel::test_kernel_init!();
 
 /// Pages of the test stack, above one unmapped guard page.
 const STACK_PAGES: usize = 4;

@@ -12,11 +12,7 @@ use kernel::arch::x86::time::{TICK_RATE_TOLERANCE_PERCENT, tick_rates_millihz};
 use kernel::sched::scheduler::{DEF_TIMESLICE_MS, task_timeslice};
 use kernel::time::{hz, msecs_to_jiffies};
 
-#[unsafe(no_mangle)]
-fn kernel_init() -> ! {
-    test_main();
-    unreachable!("the test runner ends the QEMU run")
-}
+kernel::test_kernel_init!();
 
 #[test_case]
 fn hz_comes_from_the_command_line() {
