@@ -204,6 +204,12 @@ impl PgData {
         TaskFlags::from_bits_truncate(self.current_flags.this_cpu().load(Ordering::Relaxed))
     }
 
+    /// Replaces this CPU's flags word: the scheduler's hand-over when it
+    /// switches to another task, which brings its own flags.
+    pub fn set_current_flags(&self, flags: TaskFlags) {
+        self.current_flags.this_cpu().store(flags.bits(), Ordering::Relaxed);
+    }
+
     /// Set `PF_MEMALLOC` for this CPU's current code and return the old
     /// state (Linux `memalloc_noreclaim_save`): allocations until the
     /// matching restore may use every free page and never enter reclaim.

@@ -234,11 +234,16 @@ fn __schedule() {
     local_irq_restore(flags);
 }
 
-/// Hands this CPU's preemption count over and switches stacks (Linux
-/// `context_switch`; the count hand-over is Linux x86's `__switch_to`).
+/// Hands this CPU's preemption count and the allocator's task flags over
+/// and switches stacks (Linux `context_switch`; the count hand-over is Linux
+/// x86's `__switch_to`, and Linux keeps `PF_MEMALLOC` in the task itself).
 fn context_switch(prev: &'static Task, next: &'static Task) {
     prev.saved_preempt_count.store(preempt_count().0, Ordering::Relaxed);
     set_preempt_count(next.saved_preempt_count());
+    if let Some(node) = crate::mm::mmzone::node_data() {
+        prev.saved_flags.store(node.current_flags().bits(), Ordering::Relaxed);
+        node.set_current_flags(crate::mm::vmscan::TaskFlags::from_bits_truncate(next.saved_flags.load(Ordering::Relaxed)));
+    }
     // Why the switch is sound: interrupts are off (__schedule); next came
     // off this CPU's run queue, so it is not running; its saved stack
     // pointer was stored by switch_to or built by copy_thread, on a stack

@@ -117,6 +117,10 @@ pub struct Task {
     pub(super) thread_sp: AtomicUsize,
     /// See the module doc.
     pub(super) saved_preempt_count: AtomicU32,
+    /// The allocator's `current->flags` (`PF_MEMALLOC`) while the task is
+    /// switched out: like the preempt count, the live copy is per CPU
+    /// (`PgData::current_flags`) and travels with the task at each switch.
+    pub(super) saved_flags: AtomicU32,
     /// Context switches because the task slept (Linux `nvcsw`).
     pub(super) nvcsw: AtomicU32,
     /// Context switches because the task was preempted or yielded (Linux `nivcsw`).
@@ -146,6 +150,7 @@ impl Task {
             time_slice: AtomicU32::new(0),
             thread_sp: AtomicUsize::new(0),
             saved_preempt_count: AtomicU32::new(0),
+            saved_flags: AtomicU32::new(0),
             nvcsw: AtomicU32::new(0),
             nivcsw: AtomicU32::new(0),
             stack: SpinLockIrq::new(None),
@@ -242,6 +247,7 @@ pub(super) fn alloc_task(comm: &'static str, pid: Option<u32>) -> Option<&'stati
     task.time_slice.store(0, Ordering::Relaxed);
     task.thread_sp.store(0, Ordering::Relaxed);
     task.saved_preempt_count.store(0, Ordering::Relaxed);
+    task.saved_flags.store(0, Ordering::Relaxed);
     task.nvcsw.store(0, Ordering::Relaxed);
     task.nivcsw.store(0, Ordering::Relaxed);
     *task.threadfn.lock() = None;

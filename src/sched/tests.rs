@@ -592,3 +592,34 @@ fn a_new_thread_starts_with_preemption_and_interrupts_enabled() {
     assert!(IRQS_ON.load(SeqCst));
     assert_eq!(current().state(), TASK_RUNNING);
 }
+
+static PEER_SAW_MEMALLOC: AtomicBool = AtomicBool::new(true);
+static PEER_RAN: AtomicBool = AtomicBool::new(false);
+
+/// `PF_MEMALLOC` (may use every free page) is the reclaiming task's, not
+/// its CPU's: a thread switched in while another reclaims must not inherit
+/// it.
+#[test_case]
+fn pf_memalloc_belongs_to_the_task_not_the_cpu() {
+    use crate::mm::vmscan::TaskFlags;
+    let node = crate::mm::init::node();
+    PEER_RAN.store(false, SeqCst);
+    let saved = node.memalloc_noreclaim_save();
+    let peer = crate::sched::kthread_run(
+        &|| {
+            let flags = crate::mm::init::node().current_flags();
+            PEER_SAW_MEMALLOC.store(flags.contains(TaskFlags::PF_MEMALLOC), SeqCst);
+            PEER_RAN.store(true, SeqCst);
+            0
+        },
+        "pf-memalloc-peer",
+    )
+    .unwrap();
+    while !PEER_RAN.load(SeqCst) {
+        crate::sched::schedule();
+    }
+    assert!(node.current_flags().contains(TaskFlags::PF_MEMALLOC), "still set when this thread runs again");
+    node.memalloc_noreclaim_restore(saved);
+    assert_eq!(crate::sched::kthread_join(peer), 0);
+    assert!(!PEER_SAW_MEMALLOC.load(SeqCst), "the other thread did not inherit it");
+}
