@@ -25,7 +25,8 @@
 //!    `/proc/zoneinfo`, `/proc/pagetypeinfo` and `/proc/vmstat` would show it.
 //!
 //! After step 5 memblock is history: the buddy allocator owns all free
-//! memory and memblock must not allocate again ([`after_bootmem`]).
+//! memory; nothing allocates from memblock after this point (page tables made
+//! later come from the page allocator, see `paging::set_pte_vaddr`).
 
 use super::bootmem;
 use super::layout::{self, __pa, __va, MAXMEM_PFN, PAGE_OFFSET};
@@ -37,7 +38,7 @@ use super::{PAGE_SHIFT, PAGE_SIZE, pfn_down, pfn_up};
 use crate::arch::x86::boot::BOOT_MAPPED_MB;
 use crate::arch::x86::setup::{E820Entry, E820Type};
 use crate::arch::x86::{cpu, paging, sections};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The first megabyte: page 0 (BIOS data), the EBDA, video memory, the BIOS
 /// ROM.  Linux reserves parts of it; we keep all of it out of the buddy.
@@ -52,8 +53,6 @@ static MAX_PFN: AtomicUsize = AtomicUsize::new(0);
 static MAX_LOW_PFN: AtomicUsize = AtomicUsize::new(0);
 /// First virtual address past the direct map (Linux `high_memory`).
 static HIGH_MEMORY: AtomicUsize = AtomicUsize::new(0);
-/// Set once memblock's memory has been handed to the buddy allocator.
-static AFTER_BOOTMEM: AtomicBool = AtomicBool::new(false);
 
 /// `max_pfn`: one past the last page frame of RAM.
 pub fn max_pfn() -> usize {
@@ -75,11 +74,6 @@ pub fn high_memory() -> usize {
 #[allow(non_snake_case)]
 pub fn VMALLOC_START() -> usize {
     layout::vmalloc_start(high_memory())
-}
-
-/// Whether boot memory has gone to the buddy allocator (Linux `after_bootmem`).
-pub fn after_bootmem() -> bool {
-    AFTER_BOOTMEM.load(Ordering::Relaxed)
 }
 
 /// Step 1: fills memblock from the firmware map, applies `mem=`, reserves
@@ -252,7 +246,6 @@ pub fn mem_init() {
             highmem_init_pages: node.totalhigh_pages(),
         });
     }
-    AFTER_BOOTMEM.store(true, Ordering::Relaxed);
     log::info!("{}", MemInitInfo::gather(node));
     print_virtual_layout();
     check_layout();

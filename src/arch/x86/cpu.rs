@@ -43,11 +43,6 @@ pub fn cpu_has_tsc() -> bool {
     cpu_id().get_feature_info().is_some_and(|f| f.has_tsc())
 }
 
-/// The CPU's vendor string, e.g. "GenuineIntel" (QEMU's default CPU says so too).
-pub fn vendor() -> x86::cpuid::VendorInfo {
-    cpu_id().get_vendor_info().expect("every CPU with CPUID has a vendor leaf")
-}
-
 /// CR0 (PG, WP, PE...).
 pub fn read_cr0() -> x86::controlregs::Cr0 {
     // SAFETY: reading CR0 has no side effects; we run at CPL 0.
