@@ -18,6 +18,7 @@
 //! | `hz=N` | timer interrupts per second, 19..=1000 (default 100; Linux fixes it at build time with `CONFIG_HZ`) |
 //! | `test=FILTER` | run only the in-kernel tests whose path contains FILTER |
 //! | `test_resume=PATH` | skip the tests up to and including PATH (xtask uses it after a test ended a boot) |
+//! | `test_exclude=P1,P2` | leave out the in-kernel tests whose path starts with one of the comma-separated prefixes (xtask runs the tests that do not depend on the RAM size at one size only) |
 //!
 //! Simplification: no quoting — values cannot contain spaces.
 
@@ -36,6 +37,8 @@ pub struct KernelParams<'a> {
     pub test_filter: Option<&'a str>,
     /// Resume the tests after this one (`test_resume=`).
     pub test_resume: Option<&'a str>,
+    /// Comma-separated path prefixes of tests to leave out (`test_exclude=`).
+    pub test_exclude: Option<&'a str>,
 }
 
 /// Why a word of the command line was ignored.
@@ -93,7 +96,11 @@ pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) 
             },
             ("test", Some(filter)) if !filter.is_empty() => params.test_filter = Some(filter),
             ("test_resume", Some(path)) if !path.is_empty() => params.test_resume = Some(path),
-            ("loglevel" | "mem" | "hz" | "test" | "test_resume", _) => warn(malformed("given (key=value expected)")),
+            ("test_exclude", Some(prefixes)) if !prefixes.split(',').any(str::is_empty) => {
+                params.test_exclude = Some(prefixes)
+            }
+            ("test_exclude", Some(_)) => warn(malformed("a comma-separated list of test path prefixes")),
+            ("loglevel" | "mem" | "hz" | "test" | "test_resume" | "test_exclude", _) => warn(malformed("given (key=value expected)")),
             ("nopse", Some(_)) => warn(malformed("expected (nopse takes no value)")),
             _ => warn(ParamWarning::Unknown(word)),
         }
@@ -141,7 +148,7 @@ mod tests {
     #[cfg_attr(target_os = "none", test_case)]
     #[cfg_attr(not(target_os = "none"), test)]
     fn good_input() {
-        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 test=mm::buddy test_resume=a::b  ");
+        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 test=mm::buddy test_resume=a::b test_exclude=k::x,k::y  ");
         assert_eq!(warnings.count, 0);
         assert_eq!(
             params,
@@ -152,6 +159,7 @@ mod tests {
                 hz: Some(250),
                 test_filter: Some("mm::buddy"),
                 test_resume: Some("a::b"),
+                test_exclude: Some("k::x,k::y"),
             }
         );
         assert_eq!(parse("").0, KernelParams::default());
@@ -168,6 +176,11 @@ mod tests {
         assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "loglevel", value: "9", expected: "a log level from 0 to 8" }));
         assert_eq!(warnings.list[2], Some(ParamWarning::Unknown("bogus=1")));
         assert_eq!(warnings.list[6], Some(ParamWarning::Unknown("quiet")));
+        let (params, warnings) = parse("test_exclude=a,,b test_exclude=, test_exclude");
+        assert_eq!(params.test_exclude, None, "an empty prefix would exclude every test");
+        assert_eq!(warnings.count, 3);
+        let expected = "a comma-separated list of test path prefixes";
+        assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "test_exclude", value: "a,,b", expected }));
     }
 
     #[cfg_attr(target_os = "none", test_case)]

@@ -17,22 +17,19 @@
 //! The default console log level is 7, so everything but debug output is
 //! shown; `loglevel=8` shows debug too, `loglevel=4` only errors.
 //!
-//! A message that arrives while the test harness has printed an unfinished
-//! `test ... ` line starts on a fresh line, and [`LOG_LINES`] counts them so
-//! the harness knows to print its result line in full.
+//! A message always starts on a fresh line, even if something printed half
+//! a line before it.  In a test kernel every line also starts with `# ` (the
+//! harness sets the console's line prefix), which makes the kernel's
+//! messages KTAP diagnostics.
 
 use crate::arch::x86::serial;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Default console log level (Linux `CONSOLE_LOGLEVEL_DEFAULT`).
 pub const DEFAULT_CONSOLE_LOGLEVEL: u8 = 7;
 
 static CONSOLE_LOGLEVEL: AtomicU8 = AtomicU8::new(DEFAULT_CONSOLE_LOGLEVEL);
-
-/// Number of log lines printed so far (the test harness compares it before
-/// and after a test).
-pub static LOG_LINES: AtomicUsize = AtomicUsize::new(0);
 
 /// Linux's number for a `log` level.
 fn kern_level(level: log::Level) -> u8 {
@@ -61,7 +58,6 @@ impl log::Log for Printk {
             }
             let _ = writeln!(console, "{}", record.args());
         });
-        LOG_LINES.fetch_add(1, Ordering::Relaxed);
     }
 
     fn flush(&self) {}

@@ -6,35 +6,59 @@
 //! bootable kernel whose `kernel_init` calls [`test_runner`].  `xtask test`
 //! boots those kernels in QEMU and reads the serial port.
 //!
-//! The protocol on the serial port (xtask's parser follows it):
+//! ## The protocol: KTAP version 1
+//! Linux's in-kernel tests (KUnit, kselftest) report in KTAP, the Kernel
+//! Test Anything Protocol (`Documentation/dev-tools/ktap.rst`), and so does
+//! this harness, so the tools students already have (`kunit.py parse`, any
+//! TAP reader) read our results:
 //!
-//! * `running N tests` when the harness starts;
-//! * `test <path> ... ` when a test starts, `ok` or `FAILED` when it ends;
-//!   if the test logged something in between, the whole line
-//!   `test <path> ... ok` is printed again after the log lines;
-//! * failure details follow a `FAILED` on lines indented by four spaces;
-//! * `test result: ok. N passed; M failed` at the end, then QEMU exits with
-//!   success or failure.
+//! ```text
+//! KTAP version 1                             <- the document starts
+//! 1..4                                       <- the plan: 4 tests follow
+//! # running kernel::mm::a                    <- diagnostic: a test starts
+//! ok 1 kernel::mm::a
+//! # running kernel::mm::b
+//! # Zone ranges: ...                         <- what the test logged
+//! ok 2 kernel::mm::b
+//! # running kernel::mm::c
+//! # assertion failed: nr_free == 3 at ...    <- why it failed, before the result
+//! not ok 3 kernel::mm::c
+//! # running kernel::mm::d
+//! ok 4 kernel::mm::d # SKIP no high memory at this size
+//! # Totals: pass:2 fail:1 skip:1 total:4
+//! ```
 //!
+//! Everything the kernel prints while the harness runs goes out as a `# `
+//! diagnostic line: the harness gives the console that line prefix
+//! ([`serial::set_line_prefix`]), and writes its own result lines without
+//! it.  The `# running` line is ours, not KTAP's: when a test hangs or
+//! crashes the machine, it tells xtask which test to blame.
+//!
+//! ## Skipping
+//! A test that cannot mean anything in this configuration (a high-memory
+//! test on a machine without high memory) calls [`skip!`] with the reason
+//! and is reported `ok N name # SKIP reason`, never a silent `ok`.
+//!
+//! ## Panics
 //! A failing assertion panics, and the kernel is built with `panic=abort`,
 //! so a panicking test cannot be caught and the boot cannot go on.  The
-//! panic handler reports the test as FAILED (or `ok`, for a test that is
+//! panic handler reports the test (`not ok`, or `ok` for a test that is
 //! supposed to panic, see [`ShouldPanic`]) and exits with
 //! [`QemuExitCode::Restart`]; xtask then boots the kernel again with
-//! `test_resume=<path>` and the run continues with the next test.
+//! `test_resume=<path>`, and the new boot's KTAP document plans and numbers
+//! the tests that are left.
 
 use crate::arch::x86::qemu::{QemuExitCode, exit_qemu};
-use crate::printk::LOG_LINES;
-use crate::{print, println};
-use core::fmt::{self, Write};
+use crate::arch::x86::serial;
 use crate::spinlock::SpinLockIrq;
-use core::sync::atomic::Ordering;
+use crate::println;
+use core::fmt::{self, Write};
 
 /// Something the harness can run.
 pub trait Testable: Sync {
     /// Full path of the test, e.g. `kernel::cmdline::tests::good_input`.
     fn name(&self) -> &'static str;
-    /// Runs the test; returning means it passed.
+    /// Runs the test; returning means it passed (or skipped, see [`skip!`]).
     fn run(&self);
     /// `Some(text)` if the test passes only by panicking with a message that
     /// contains `text`.
@@ -91,24 +115,52 @@ macro_rules! should_panic_test {
     };
 }
 
+/// Ends the running test as skipped, with a reason (KTAP's
+/// `ok N name # SKIP reason`).  Use it in the test function itself, before
+/// the test has changed anything:
+///
+/// ```ignore
+/// if !has_highmem() {
+///     skip!("no high memory at this size");
+/// }
+/// ```
+#[macro_export]
+macro_rules! skip {
+    ($reason:expr) => {{
+        $crate::testing::mark_skipped($reason);
+        return;
+    }};
+}
+
 /// The test running now, for the panic handler.
 struct CurrentTest {
+    /// The test's number in this boot's KTAP document (from 1).
+    number: usize,
     name: &'static str,
     expected_panic: Option<&'static str>,
-    log_lines_at_start: usize,
+    /// Set by [`skip!`].
+    skipped: Option<&'static str>,
 }
 
 /// Interrupt-safe: a panic in an interrupt handler must find it unlocked.
 static CURRENT_TEST: SpinLockIrq<Option<CurrentTest>> = SpinLockIrq::new(None);
 
-/// Which tests this boot runs: those matching `test=` (all if unset), after
-/// the one named by `test_resume=`.
+/// How one test ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// Which tests this boot runs: those matching `test=` (all if unset) and
+/// not under a `test_exclude=` prefix, after the one named by
+/// `test_resume=`.
 fn selected<'a>(
     tests: &'a [&'a dyn Testable],
-    filter: Option<&'a str>,
-    resume_after: Option<&'a str>,
+    params: &crate::cmdline::KernelParams<'a>,
 ) -> impl Iterator<Item = &'a dyn Testable> + 'a {
-    let start = match resume_after {
+    let start = match params.test_resume {
         Some(name) => match tests.iter().position(|t| t.name() == name) {
             Some(index) => index + 1,
             None => {
@@ -118,29 +170,36 @@ fn selected<'a>(
         },
         None => 0,
     };
-    tests[start..]
-        .iter()
-        .copied()
-        .filter(move |t| filter.is_none_or(|f| t.name().contains(f)))
+    let filter = params.test_filter;
+    let exclude = params.test_exclude;
+    tests[start..].iter().copied().filter(move |t| {
+        let excluded = exclude.is_some_and(|list| list.split(',').any(|prefix| t.name().starts_with(prefix)));
+        filter.is_none_or(|f| t.name().contains(f)) && !excluded
+    })
+}
+
+/// Prints one KTAP line (version, plan, result), in column 0.
+fn ktap_line(line: fmt::Arguments) {
+    serial::with_console(|console| console.write_unprefixed_line(line));
 }
 
 /// Runs the tests of this kernel and ends the QEMU run (the
 /// `custom_test_frameworks` runner).
 pub fn test_runner(tests: &[&dyn Testable]) -> ! {
     let params = crate::init::kernel_params();
-    let count = selected(tests, params.test_filter, params.test_resume).count();
-    println!("running {count} tests");
-    let mut passed = 0;
-    let mut failed = 0;
-    for test in selected(tests, params.test_filter, params.test_resume) {
-        if run_one(test) {
-            passed += 1;
-        } else {
-            failed += 1;
+    let count = selected(tests, &params).count();
+    serial::set_line_prefix("# ");
+    ktap_line(format_args!("KTAP version 1"));
+    ktap_line(format_args!("1..{count}"));
+    let [mut passed, mut failed, mut skipped] = [0; 3];
+    for (index, test) in selected(tests, &params).enumerate() {
+        match run_one(index + 1, test) {
+            Outcome::Passed => passed += 1,
+            Outcome::Failed => failed += 1,
+            Outcome::Skipped => skipped += 1,
         }
     }
-    let verdict = if failed == 0 { "ok" } else { "FAILED" };
-    println!("test result: {verdict}. {passed} passed; {failed} failed");
+    println!("Totals: pass:{passed} fail:{failed} skip:{skipped} total:{count}");
     if count == 0 {
         println!("error: no tests were run");
         exit_qemu(QemuExitCode::Failed);
@@ -148,36 +207,48 @@ pub fn test_runner(tests: &[&dyn Testable]) -> ! {
     exit_qemu(if failed == 0 { QemuExitCode::Success } else { QemuExitCode::Failed })
 }
 
-/// Runs one test; returns whether it passed (a failure by panic does not
+/// Runs one test and prints its result line (a failure by panic does not
 /// return, see the module doc).
-fn run_one(test: &dyn Testable) -> bool {
-    print!("test {} ... ", test.name());
+fn run_one(number: usize, test: &dyn Testable) -> Outcome {
+    println!("running {}", test.name());
     *CURRENT_TEST.lock() = Some(CurrentTest {
+        number,
         name: test.name(),
         expected_panic: test.expected_panic(),
-        log_lines_at_start: LOG_LINES.load(Ordering::Relaxed),
+        skipped: None,
     });
     test.run();
     let current = CURRENT_TEST.lock().take().expect("set above");
-    match current.expected_panic {
-        None => {
-            report(&current, "ok");
-            true
+    let outcome = match (current.expected_panic, current.skipped) {
+        (_, Some(_)) => Outcome::Skipped,
+        (None, None) => Outcome::Passed,
+        (Some(expected), None) => {
+            println!("the test returned, but it should have panicked with \"{expected}\"");
+            Outcome::Failed
         }
-        Some(expected) => {
-            report(&current, "FAILED");
-            println!("    the test returned, but it should have panicked with \"{expected}\"");
-            false
+    };
+    report(&current, outcome);
+    outcome
+}
+
+/// `ok N name`, `not ok N name` or `ok N name # SKIP reason`.
+fn report(test: &CurrentTest, outcome: Outcome) {
+    let (number, name) = (test.number, test.name);
+    match outcome {
+        Outcome::Passed => ktap_line(format_args!("ok {number} {name}")),
+        Outcome::Failed => ktap_line(format_args!("not ok {number} {name}")),
+        Outcome::Skipped => {
+            let reason = test.skipped.unwrap_or("");
+            ktap_line(format_args!("ok {number} {name} # SKIP {reason}"))
         }
     }
 }
 
-/// Finishes the `test ... ` line, repeating it in full if log output broke it.
-fn report(test: &CurrentTest, verdict: &str) {
-    if LOG_LINES.load(Ordering::Relaxed) != test.log_lines_at_start {
-        println!("test {} ... {verdict}", test.name);
-    } else {
-        println!("{verdict}");
+/// Records that the running test skips itself; called by [`skip!`].
+pub fn mark_skipped(reason: &'static str) {
+    match CURRENT_TEST.lock().as_mut() {
+        Some(current) => current.skipped = Some(reason),
+        None => log::warn!("skip!({reason}) outside a test"),
     }
 }
 
@@ -189,18 +260,19 @@ pub fn test_panicked(message: &fmt::Arguments) {
     let Some(current) = CURRENT_TEST.try_lock().and_then(|mut c| c.take()) else { return };
     let mut text = FixedText::<512>::new();
     let _ = write!(text, "{message}");
-    match current.expected_panic {
-        Some(expected) if text.as_str().contains(expected) => report(&current, "ok"),
+    let outcome = match current.expected_panic {
+        Some(expected) if text.as_str().contains(expected) => Outcome::Passed,
         Some(expected) => {
-            report(&current, "FAILED");
-            println!("    panicked with \"{}\"", text.as_str());
-            println!("    but the expected message contains \"{expected}\"");
+            println!("panicked with \"{}\"", text.as_str());
+            println!("but the expected message contains \"{expected}\"");
+            Outcome::Failed
         }
         None => {
-            report(&current, "FAILED");
-            println!("    {}", text.as_str());
+            println!("{}", text.as_str());
+            Outcome::Failed
         }
-    }
+    };
+    report(&current, outcome);
     exit_qemu(QemuExitCode::Restart)
 }
 

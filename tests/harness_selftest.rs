@@ -1,6 +1,6 @@
-//! The test harness tested: a kernel with passing, failing, panicking and
-//! should-panic tests.  `xtask test` boots it and checks that exactly the
-//! bad tests are reported FAILED — including two whose panic happens in
+//! The test harness tested: a kernel with passing, failing, panicking,
+//! skipping and should-panic tests.  `xtask test` boots it and checks that
+//! exactly the bad tests are reported FAILED, the skipping one skipped — including two whose panic happens in
 //! another kernel thread and in an interrupt handler, not in the test's own
 //! code —, that the run goes on after each panic, and that the boot ends
 //! with a failure status.
@@ -27,6 +27,14 @@ fn deliberately_failing() {
 }
 
 should_panic_test!(should_panic_test, "expected panic", || panic!("an expected panic"));
+
+#[test_case]
+fn skipping_test() {
+    if core::hint::black_box(true) {
+        kernel::skip!("this test skips itself");
+    }
+    panic!("a skipped test must not go on");
+}
 
 #[test_case]
 fn panicking_test() {

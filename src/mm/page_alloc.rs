@@ -1730,13 +1730,28 @@ mod kernel_tests {
         }
     }
 
+    /// Every order of every populated zone: when the zone passes its own
+    /// `pages_low` check for the order (the first pass of `__alloc_pages`),
+    /// the block must come from that zone; otherwise the request may fall
+    /// back to a lower zone or fail, and a block it gets is checked alike.
     #[test_case]
     fn each_order_splits_aligned_and_merges_back() {
         let node = node();
-        for zone_type in ZoneType::ALL {
+        let mut served_by_own_zone = 0;
+        for zone_type in ZoneType::ALL.into_iter().filter(|&z| node.zone(z).lock().is_populated()) {
             for order in 0..MAX_ORDER {
                 let before = quiesced_snapshot(node);
-                let Some(page) = node.alloc_pages(gfp_for(zone_type), order) else { continue };
+                let own_zone_can_serve = {
+                    let zone = node.zone(zone_type).lock();
+                    zone.zone_watermark_ok(order, zone.pages_low(), zone_type, AllocFlags::ALLOC_WMARK_LOW)
+                };
+                let page = node.alloc_pages(gfp_for(zone_type), order);
+                if own_zone_can_serve {
+                    let page = page.unwrap_or_else(|| panic!("{zone_type:?} has a free order-{order} block above pages_low"));
+                    assert_eq!(page.page_zonenum(), zone_type, "the first pass takes the zonelist's first zone");
+                    served_by_own_zone += 1;
+                }
+                let Some(page) = page else { continue };
                 let pfn = node.page_to_pfn(page).unwrap();
                 assert_eq!(pfn % (1 << order), 0);
                 assert_eq!(page.page_count(), 1);
@@ -1750,6 +1765,7 @@ mod kernel_tests {
                 assert_eq!(quiesced_snapshot(node), before);
             }
         }
+        assert!(served_by_own_zone >= 2 * 8, "at least orders 0..8 of DMA and Normal were served, got {served_by_own_zone}");
     }
 
     #[test_case]

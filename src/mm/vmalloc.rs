@@ -373,6 +373,7 @@ mod tests {
 #[cfg(all(test, target_os = "none"))]
 mod kernel_tests {
     use super::*;
+    use crate::mm::gfp::GfpFlags;
     use crate::mm::init::node;
     use crate::mm::mmzone::ZoneType;
     use crate::should_panic_test;
@@ -435,13 +436,22 @@ mod kernel_tests {
         assert_eq!(free_pages_per_zone(), before);
     }
 
+    /// A request the area has room for but memory has not: vmalloc takes
+    /// pages one by one, runs out, and must give back every page it took.
+    /// On a machine with more free memory than the area has room, the test
+    /// first holds big blocks until memory is the smaller of the two.
     #[test_case]
     fn running_out_of_pages_midway_gives_back_what_was_taken() {
-        let free_total: usize = free_pages_per_zone().iter().sum();
         let area_pages = (VMALLOC_AREA_END - crate::mm::init::VMALLOC_START()) / PAGE_SIZE;
-        if free_total + 16 >= area_pages {
-            return; // with this much RAM the area runs out before memory does
+        let mut held = crate::mm::kernel_test_support::Held::new();
+        let gfp = GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_NORETRY;
+        let zonelist = node().zonelist(gfp);
+        let too_much_free = || free_pages_per_zone().iter().sum::<usize>() + 16 >= area_pages / 2;
+        for order in (0..crate::mm::MAX_ORDER).rev() {
+            while too_much_free() && held.alloc(gfp, order, zonelist).is_some() {}
         }
+        assert!(!too_much_free(), "held {} pages: less than half of the area's room is free now", held.pages());
+        let free_total: usize = free_pages_per_zone().iter().sum();
         let too_much = (free_total + 16) * PAGE_SIZE;
         // The first attempt may create page tables for the range, which the
         // kernel keeps; the second must leave every count as it found it.
@@ -450,6 +460,7 @@ mod kernel_tests {
         assert_eq!(vmalloc(too_much), None);
         assert_eq!(free_pages_per_zone(), before);
         assert!(before.iter().sum::<usize>() + 64 >= free_total, "at most a few page tables were kept");
+        held.free_all();
     }
 
     should_panic_test!(

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 
 use crate::Error;
 use crate::json;
-use crate::protocol::{self, Outcome};
+use crate::protocol;
 
 /// The flags that build for the kernel's bare-metal target.
 const KERNEL_TARGET_ARGS: [&str; 5] = [
@@ -193,6 +193,8 @@ fn test_kernels(artifacts: Vec<Artifact>) -> Vec<TestKernel> {
 pub struct HostTests {
     pub passed: usize,
     pub failed: usize,
+    /// `#[ignore]`d tests: reported as skipped.
+    pub ignored: usize,
     /// Names of the failed tests, from libtest's `test <name> ... FAILED` lines.
     pub failed_tests: Vec<String>,
     /// Did cargo itself succeed (it fails on a build error, too)?
@@ -200,8 +202,7 @@ pub struct HostTests {
 }
 
 /// Runs `cargo test <cargo_args> [-- <filter>]` on the host, echoing its
-/// output line by line and adding up libtest's `test result:` lines (the same
-/// format the kernel's harness prints, so [`crate::protocol`] reads both).
+/// output line by line and adding up libtest's `test result:` lines.
 pub fn run_host_tests(
     ws: &Workspace,
     cargo_args: &[&str],
@@ -222,15 +223,13 @@ pub fn run_host_tests(
     for line in BufReader::new(child.stdout.take().expect("stdout is piped")).lines() {
         let line = line.map_err(|e| Error::new(format!("reading cargo test output: {e}")))?;
         println!("{line}");
-        match protocol::classify(&protocol::strip_ansi(&line)) {
-            protocol::Line::Summary(summary) => {
-                totals.passed += summary.passed;
-                totals.failed += summary.failed;
-            }
-            protocol::Line::Result(name, Outcome::Failed) => {
-                totals.failed_tests.push(name.to_string())
-            }
-            _ => {}
+        let line = protocol::strip_ansi(&line);
+        if let Some((passed, failed, ignored)) = protocol::parse_libtest_summary(&line) {
+            totals.passed += passed;
+            totals.failed += failed;
+            totals.ignored += ignored;
+        } else if let Some(name) = protocol::parse_libtest_failure(&line) {
+            totals.failed_tests.push(name.to_string());
         }
     }
     totals.success = child

@@ -28,6 +28,7 @@ mod matrix;
 mod prereq;
 mod protocol;
 mod qemu;
+mod test_list;
 mod test_suite;
 
 use std::fmt;

@@ -15,13 +15,23 @@
 //! | 4G       | QEMU puts part of the RAM above 4 GiB, unusable without PAE    |
 //! | 2G-nopse | the direct map built from 4 KiB pages instead of 4 MiB pages   |
 //! | 4G-mem1G | `mem=1G` trims memblock before the zones are sized             |
-//! | 2G-smp2  | a second CPU, for the per-CPU page lists                       |
+//!
+//! Tests that do not depend on the RAM size (the command-line parser,
+//! interrupts, threads, locks: [`RAM_INDEPENDENT_TESTS`]) run once, in the
+//! reference configuration (128M); the other sizes boot with
+//! `test_exclude=` and run only the rest. A configuration with a second CPU
+//! comes back when other CPUs really run.
+//!
+//! How many tests each configuration must report comes from the source
+//! ([`crate::test_list`]), not from the kernel: a test that vanishes from a
+//! run is a failure.
 //!
 //! Integration kernels (`tests/<name>.rs`) are listed with the outcome they
 //! must produce. Most must simply pass; the harness self-test and the
 //! no-tests kernel check that the harness reports failures correctly, so
 //! they are expected to fail in a precise way.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::cargo::TestKernel;
@@ -38,7 +48,38 @@ pub struct LibConfig {
     pub smp: u32,
     /// Extra kernel command-line words.
     pub cmdline: &'static str,
+    /// Which of the library's tests run here.
+    pub scope: TestScope,
 }
+
+/// Which of the library's tests a configuration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestScope {
+    /// Every test: the reference configuration.
+    All,
+    /// All but [`RAM_INDEPENDENT_TESTS`].
+    RamDependent,
+}
+
+/// Path prefixes of the library's tests whose outcome cannot depend on the
+/// amount of RAM: they run in the reference configuration only. (Each
+/// prefix must match some test, so a stale entry is noticed.)
+pub const RAM_INDEPENDENT_TESTS: &[&str] = &[
+    "kernel::arch::x86::boot::",
+    "kernel::arch::x86::i8253::",
+    "kernel::arch::x86::irq::",
+    "kernel::arch::x86::irqflags::",
+    "kernel::arch::x86::serial::",
+    "kernel::arch::x86::time::",
+    "kernel::cmdline::",
+    "kernel::mm::registry::",
+    "kernel::mm::vmalloc::tests::",
+    "kernel::percpu::",
+    "kernel::preempt::",
+    "kernel::sched::",
+    "kernel::spinlock::",
+    "kernel::time::",
+];
 
 /// The library's test kernel runs once in each of these.
 pub const LIB_CONFIGS: &[LibConfig] = &[
@@ -47,60 +88,63 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         mem: "32M",
         smp: 1,
         cmdline: "",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "128M",
         mem: "128M",
         smp: 1,
         cmdline: "",
+        scope: TestScope::All,
     },
     LibConfig {
         name: "896M",
         mem: "896M",
         smp: 1,
         cmdline: "",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "1G",
         mem: "1G",
         smp: 1,
         cmdline: "",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "2G",
         mem: "2G",
         smp: 1,
         cmdline: "",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "3G",
         mem: "3G",
         smp: 1,
         cmdline: "",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "4G",
         mem: "4G",
         smp: 1,
         cmdline: "",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "2G-nopse",
         mem: "2G",
         smp: 1,
         cmdline: "nopse",
+        scope: TestScope::RamDependent,
     },
     LibConfig {
         name: "4G-mem1G",
         mem: "4G",
         smp: 1,
         cmdline: "mem=1G",
-    },
-    LibConfig {
-        name: "2G-smp2",
-        mem: "2G",
-        smp: 2,
-        cmdline: "",
+        scope: TestScope::RamDependent,
     },
 ];
 
@@ -123,13 +167,14 @@ pub enum Expectation {
     Expect {
         /// Exactly these tests fail.
         failed: &'static [&'static str],
+        /// Exactly these tests skip.
+        skipped: &'static [&'static str],
         /// At least these tests pass.
         passed_at_least: &'static [&'static str],
         /// The verdict of the run as a whole.
         exit: RunVerdict,
     },
-    /// The kernel has no tests: it must announce `running 0 tests` and exit
-    /// with failure (an empty test run must never look like a success).
+    /// The kernel has no tests: it must plan `1..0` and exit with failure (an empty test run must never look like a success).
     ExpectNoTests,
 }
 
@@ -166,6 +211,7 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
                 "harness_selftest::panic_in_a_kernel_thread",
                 "harness_selftest::panic_in_an_interrupt_handler",
             ],
+            skipped: &["harness_selftest::skipping_test"],
             passed_at_least: &[
                 "harness_selftest::passing_test",
                 "harness_selftest::should_panic_test",
@@ -219,22 +265,40 @@ pub struct Plan {
     /// `lib` or the integration test's name.
     pub kernel: String,
     pub elf: PathBuf,
+    /// The kernel's crate root, relative to the repository (`src/lib.rs`,
+    /// `tests/<name>.rs`), and its crate name: where [`crate::test_list`]
+    /// finds the tests compiled into it.
+    pub source: PathBuf,
+    pub crate_name: String,
     /// Prefix of result lines: `lib@2G-nopse`, `page_fault@128M`.
     pub label: String,
     pub machine: Machine,
     /// Extra kernel command-line words from the table.
     pub cmdline: &'static str,
+    /// Path prefixes of tests left out here (`test_exclude=`).
+    pub exclude: &'static [&'static str],
     pub expectation: Expectation,
+}
+
+/// What [`plan`] found besides the plans.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PlanReport {
+    /// For the user's information (a kernel booted with default settings).
+    pub notes: Vec<String>,
+    /// Failures of the suite itself: a kernel missing, a table entry
+    /// without its file, a `--mem` no configuration has.
+    pub errors: Vec<String>,
 }
 
 /// Turns the test kernels cargo built into the list of configurations to
 /// run: `lib` at every [`LIB_CONFIGS`] entry, then each integration kernel
-/// (table order, then unknown ones by name). `mem_filter` keeps only the
-/// configurations with that much RAM. Also returns notes for the user about
-/// table entries without a kernel and kernels without a table entry.
-pub fn plan(kernels: &[TestKernel], mem_filter: Option<MemSize>) -> (Vec<Plan>, Vec<String>) {
+/// (table order, then unknown ones by name). `test_files` are the names of
+/// the files in `tests/` (without `.rs`): each must have been built, and
+/// each table entry must have its file. `mem_filter` keeps only the
+/// configurations with that much RAM.
+pub fn plan(kernels: &[TestKernel], test_files: &[String], mem_filter: Option<MemSize>) -> (Vec<Plan>, PlanReport) {
     let mut plans = Vec::new();
-    let mut notes = Vec::new();
+    let mut report = PlanReport::default();
     let mem = |text: &str| MemSize::parse(text).expect("table sizes are checked by a unit test");
 
     match kernels.iter().find(|k| k.name == "lib") {
@@ -243,24 +307,34 @@ pub fn plan(kernels: &[TestKernel], mem_filter: Option<MemSize>) -> (Vec<Plan>, 
                 plans.push(Plan {
                     kernel: lib.name.clone(),
                     elf: lib.elf.clone(),
+                    source: PathBuf::from("src/lib.rs"),
+                    crate_name: "kernel".to_string(),
                     label: format!("lib@{}", config.name),
-                    machine: Machine {
-                        mem: mem(config.mem),
-                        smp: config.smp,
-                    },
+                    machine: Machine { mem: mem(config.mem), smp: config.smp },
                     cmdline: config.cmdline,
+                    exclude: match config.scope {
+                        TestScope::All => &[],
+                        TestScope::RamDependent => RAM_INDEPENDENT_TESTS,
+                    },
                     expectation: Expectation::Pass,
                 });
             }
         }
-        None => notes.push("cargo built no library test kernel (`lib`)".to_string()),
+        None => report.errors.push("cargo built no library test kernel (`lib`)".to_string()),
     }
 
     for entry in INTEGRATION_KERNELS {
-        if !kernels.iter().any(|k| k.name == entry.name) {
-            notes.push(format!(
+        if !test_files.iter().any(|f| f == entry.name) {
+            report.errors.push(format!(
                 "xtask/src/matrix.rs lists `{}`, but there is no tests/{}.rs",
                 entry.name, entry.name
+            ));
+        }
+    }
+    for file in test_files {
+        if !kernels.iter().any(|k| &k.name == file) && !BENCH_ONLY_KERNELS.contains(&file.as_str()) {
+            report.errors.push(format!(
+                "tests/{file}.rs was not built: it needs a [[test]] entry in Cargo.toml"
             ));
         }
     }
@@ -274,23 +348,23 @@ pub fn plan(kernels: &[TestKernel], mem_filter: Option<MemSize>) -> (Vec<Plan>, 
         let entry = match known(&kernel.name) {
             Some(index) => &INTEGRATION_KERNELS[index],
             None => {
-                notes.push(format!(
+                report.notes.push(format!(
                     "tests/{}.rs has no entry in xtask/src/matrix.rs: booting it at {} and expecting every test to pass",
                     kernel.name, DEFAULT_INTEGRATION.mem
                 ));
                 &DEFAULT_INTEGRATION
             }
         };
-        let machine = Machine {
-            mem: mem(entry.mem),
-            smp: 1,
-        };
+        let machine = Machine { mem: mem(entry.mem), smp: 1 };
         plans.push(Plan {
             kernel: kernel.name.clone(),
             elf: kernel.elf.clone(),
+            source: PathBuf::from(format!("tests/{}.rs", kernel.name)),
+            crate_name: kernel.name.clone(),
             label: format!("{}@{}", kernel.name, machine.mem),
             machine,
             cmdline: entry.cmdline,
+            exclude: &[],
             expectation: entry.expectation,
         });
     }
@@ -298,10 +372,32 @@ pub fn plan(kernels: &[TestKernel], mem_filter: Option<MemSize>) -> (Vec<Plan>, 
     if let Some(wanted) = mem_filter {
         plans.retain(|p| p.machine.mem == wanted);
         if plans.is_empty() {
-            notes.push(format!("no configuration has {wanted} of RAM"));
+            report.errors.push(format!("--mem {wanted}: no configuration has that much RAM"));
         }
     }
-    (plans, notes)
+    (plans, report)
+}
+
+/// The tests one configuration runs, out of those compiled into its kernel:
+/// not under an excluded prefix, and matching the filter if there is one
+/// (the kernel applies the same `test=` and `test_exclude=` rules).
+pub fn selected_tests(compiled: &BTreeSet<String>, plan: &Plan, filter: Option<&str>) -> BTreeSet<String> {
+    compiled
+        .iter()
+        .filter(|path| !plan.exclude.iter().any(|prefix| path.starts_with(prefix)))
+        .filter(|path| filter.is_none_or(|f| path.contains(f)))
+        .cloned()
+        .collect()
+}
+
+/// Prefixes of [`RAM_INDEPENDENT_TESTS`] that match none of `compiled`:
+/// stale entries.
+pub fn stale_exclusions(compiled: &BTreeSet<String>) -> Vec<&'static str> {
+    RAM_INDEPENDENT_TESTS
+        .iter()
+        .copied()
+        .filter(|prefix| !compiled.iter().any(|path| path.starts_with(prefix)))
+        .collect()
 }
 
 impl Expectation {
@@ -324,11 +420,7 @@ impl Expectation {
             Expectation::Pass => {
                 diffs.extend(with(Outcome::Failed).map(|path| format!("{path} failed")));
             }
-            Expectation::Expect {
-                failed,
-                passed_at_least,
-                exit,
-            } => {
+            Expectation::Expect { failed, skipped, passed_at_least, exit } => {
                 for path in with(Outcome::Failed).filter(|p| !failed.contains(p)) {
                     diffs.push(format!("{path} failed, but it should pass"));
                 }
@@ -337,6 +429,12 @@ impl Expectation {
                     .filter(|p| !with(Outcome::Failed).any(|f| f == **p))
                 {
                     diffs.push(format!("{path} should fail, but {}", describe(run, path)));
+                }
+                for path in with(Outcome::Skipped).filter(|p| !skipped.contains(p)) {
+                    diffs.push(format!("{path} skipped, but it should not"));
+                }
+                for path in skipped.iter().filter(|p| !with(Outcome::Skipped).any(|f| f == **p)) {
+                    diffs.push(format!("{path} should skip, but {}", describe(run, path)));
                 }
                 for path in passed_at_least
                     .iter()
@@ -356,12 +454,10 @@ impl Expectation {
                 }
             }
             Expectation::ExpectNoTests => {
-                match run.announced() {
+                match run.planned() {
                     Some(0) => {}
-                    Some(n) => diffs.push(format!(
-                        "the kernel announced `running {n} tests` instead of 0"
-                    )),
-                    None => diffs.push("the kernel never printed `running 0 tests`".to_string()),
+                    Some(n) => diffs.push(format!("the kernel planned `1..{n}` instead of `1..0`")),
+                    None => diffs.push("the kernel never printed the plan `1..0`".to_string()),
                 }
                 if !run.results().is_empty() {
                     diffs.push(format!(
@@ -385,7 +481,7 @@ impl Expectation {
     }
 }
 
-/// "it passed" / "it failed" / "it never reported a result", for messages.
+/// "it passed" / "it failed" / "it skipped" / "it never reported a result", for messages.
 fn describe(run: &ConfigRun, path: &str) -> &'static str {
     match run
         .results()
@@ -395,6 +491,7 @@ fn describe(run: &ConfigRun, path: &str) -> &'static str {
     {
         Some(Outcome::Ok) => "it passed",
         Some(Outcome::Failed) => "it failed",
+        Some(Outcome::Skipped) => "it skipped",
         None => "it never reported a result",
     }
 }
@@ -406,14 +503,15 @@ mod tests {
     use crate::qemu::GuestExit;
 
     fn kernel(name: &str) -> TestKernel {
-        TestKernel {
-            name: name.into(),
-            elf: format!("/t/{name}").into(),
-        }
+        TestKernel { name: name.into(), elf: format!("/t/{name}").into() }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
     }
 
     /// Runs transcripts through a ConfigRun the way the suite does.
-    fn run_of(boots: &[(&str, GuestExit)], zero_tests_ok: bool) -> ConfigRun {
+    fn run_of(boots: &[(&str, GuestExit)], expected: &[&str], zero_tests_ok: bool) -> ConfigRun {
         let mut run = ConfigRun::default();
         for (text, exit) in boots {
             let mut t = BootTranscript::default();
@@ -426,8 +524,17 @@ mod tests {
             }
             run.end_boot(&t, BootEnd::Exited(*exit));
         }
-        run.finish(zero_tests_ok);
+        run.finish(&expected.iter().map(|p| p.to_string()).collect(), zero_tests_ok);
         run
+    }
+
+    /// One boot's KTAP document: the plan, then (path, verdict) results.
+    fn ktap(plan: usize, results: &[(&str, &str)]) -> String {
+        let mut text = format!("KTAP version 1\n1..{plan}\n");
+        for (number, (path, verdict)) in results.iter().enumerate() {
+            text += &format!("# running {path}\n{verdict} {} {path}\n", number + 1);
+        }
+        text
     }
 
     #[test]
@@ -442,14 +549,9 @@ mod tests {
 
     #[test]
     fn plans_every_configuration() {
-        let kernels = [
-            kernel("lib"),
-            kernel("zz_new"),
-            kernel("no_tests"),
-            kernel("bench"),
-            kernel("page_fault"),
-        ];
-        let (plans, notes) = plan(&kernels, None);
+        let kernels = [kernel("lib"), kernel("zz_new"), kernel("no_tests"), kernel("bench"), kernel("page_fault")];
+        let files = names(&["zz_new", "no_tests", "bench", "page_fault", "orphan"]);
+        let (plans, report) = plan(&kernels, &files, None);
         let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -463,64 +565,111 @@ mod tests {
                 "lib@4G",
                 "lib@2G-nopse",
                 "lib@4G-mem1G",
-                "lib@2G-smp2",
                 "page_fault@128M",
                 "no_tests@128M",
                 "zz_new@128M",
             ]
         );
-        let smp2 = &plans[9];
-        assert_eq!(
-            (smp2.machine.smp, smp2.machine.mem.to_string()),
-            (2, "2G".to_string())
-        );
         assert_eq!(plans[7].cmdline, "nopse");
-        assert_eq!(plans[11].expectation, Expectation::ExpectNoTests);
-        // stack_overflow, harness_selftest, kthread_faults, timer_hz, kmap_debug missing; zz_new unknown
-        assert_eq!(notes.len(), 6, "{notes:?}");
-        assert!(
-            notes
-                .iter()
-                .any(|n| n.contains("tests/zz_new.rs has no entry"))
-        );
+        assert_eq!(plans[1].exclude, &[] as &[&str], "the reference configuration runs everything");
+        assert_eq!(plans[0].exclude, RAM_INDEPENDENT_TESTS);
+        assert_eq!(plans[10].expectation, Expectation::ExpectNoTests);
+        assert_eq!((plans[9].source.to_str(), plans[9].crate_name.as_str()), (Some("tests/page_fault.rs"), "page_fault"));
+        assert_eq!((plans[0].source.to_str(), plans[0].crate_name.as_str()), (Some("src/lib.rs"), "kernel"));
+        assert!(plans.iter().all(|p| p.machine.smp == 1), "no -smp configuration until other CPUs run");
+        assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+        assert!(report.notes[0].contains("tests/zz_new.rs has no entry"));
+        // stack_overflow, harness_selftest, kthread_faults, timer_hz, kmap_debug have no file; orphan was not built.
+        assert_eq!(report.errors.len(), 6, "{:?}", report.errors);
+        assert!(report.errors.iter().any(|e| e.contains("lists `timer_hz`, but there is no tests/timer_hz.rs")));
+        assert!(report.errors.iter().any(|e| e.contains("tests/orphan.rs was not built")));
+    }
+
+    #[test]
+    fn a_missing_library_kernel_is_an_error() {
+        let (plans, report) = plan(&[], &[], None);
+        assert!(plans.is_empty());
+        assert!(report.errors.iter().any(|e| e.contains("no library test kernel")));
     }
 
     #[test]
     fn mem_filter_keeps_matching_sizes() {
-        let (plans, _) = plan(
-            &[kernel("lib"), kernel("page_fault")],
-            Some(MemSize::parse("2048M").unwrap()),
-        );
+        let kernels = [kernel("lib"), kernel("page_fault")];
+        let files = names(&["page_fault"]);
+        let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("2048M").unwrap()));
         let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
-        assert_eq!(labels, ["lib@2G", "lib@2G-nopse", "lib@2G-smp2"]);
-        let (plans, _) = plan(
-            &[kernel("lib"), kernel("page_fault")],
-            Some(MemSize::parse("128M").unwrap()),
-        );
+        assert_eq!(labels, ["lib@2G", "lib@2G-nopse"]);
+        let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("128M").unwrap()));
         assert_eq!(plans.len(), 2);
+        let (plans, report) = plan(&kernels, &files, Some(MemSize::parse("5M").unwrap()));
+        assert!(plans.is_empty());
+        assert!(report.errors.iter().any(|e| e.contains("no configuration has")), "{report:?}");
+    }
+
+    #[test]
+    fn selection_follows_exclusions_and_filter() {
+        let compiled: BTreeSet<String> =
+            ["kernel::cmdline::tests::good_input", "kernel::mm::init::tests::zones", "kernel::sched::tests::wake"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let (plans, _) = plan(&[kernel("lib")], &[], None);
+        let at_32m = &plans[0];
+        let at_128m = &plans[1];
+        assert_eq!(selected_tests(&compiled, at_128m, None).len(), 3);
+        assert_eq!(
+            selected_tests(&compiled, at_32m, None).into_iter().collect::<Vec<_>>(),
+            ["kernel::mm::init::tests::zones"]
+        );
+        assert_eq!(selected_tests(&compiled, at_128m, Some("wake")).len(), 1);
+        assert!(selected_tests(&compiled, at_32m, Some("wake")).is_empty());
+        let stale = stale_exclusions(&compiled);
+        assert!(stale.contains(&"kernel::preempt::") && !stale.contains(&"kernel::sched::"), "{stale:?}");
     }
 
     const SELFTEST: Expectation = INTEGRATION_KERNELS[2].expectation;
 
+    const SELFTEST_TESTS: &[&str] = &[
+        "harness_selftest::passing_test",
+        "harness_selftest::deliberately_failing",
+        "harness_selftest::should_panic_test",
+        "harness_selftest::skipping_test",
+        "harness_selftest::panicking_test",
+        "harness_selftest::runs_after_panic",
+        "harness_selftest::panic_in_a_kernel_thread",
+        "harness_selftest::panic_in_an_interrupt_handler",
+        "harness_selftest::runs_after_thread_and_interrupt_panics",
+    ];
+
     #[test]
     fn harness_selftest_as_expected() {
-        let boot1 = "running 8 tests\ntest harness_selftest::passing_test ... ok\n\
-                     test harness_selftest::deliberately_failing ... FAILED\n    assertion failed\n\
-                     test harness_selftest::should_panic_test ... ok\n";
-        let boot2 = "running 2 tests\ntest harness_selftest::panicking_test ... FAILED\n";
-        let boot3 = "running 4 tests\ntest harness_selftest::runs_after_panic ... ok\n\
-                     test harness_selftest::panic_in_a_kernel_thread ... FAILED\n";
-        let boot4 = "running 2 tests\ntest harness_selftest::panic_in_an_interrupt_handler ... FAILED\n";
-        let boot5 = "running 1 test\ntest harness_selftest::runs_after_thread_and_interrupt_panics ... ok\n\
-                     test result: ok. 1 passed; 0 failed\n";
+        let boot1 = ktap(
+            9,
+            &[
+                ("harness_selftest::passing_test", "ok"),
+                ("harness_selftest::deliberately_failing", "not ok"),
+                ("harness_selftest::should_panic_test", "ok"),
+            ],
+        );
+        let boot2 = "KTAP version 1\n1..6\n# running harness_selftest::skipping_test\n\
+                     ok 1 harness_selftest::skipping_test # SKIP this test skips itself\n\
+                     # running harness_selftest::panicking_test\nnot ok 2 harness_selftest::panicking_test\n";
+        let boot3 = ktap(
+            4,
+            &[("harness_selftest::runs_after_panic", "ok"), ("harness_selftest::panic_in_a_kernel_thread", "not ok")],
+        );
+        let boot4 = ktap(2, &[("harness_selftest::panic_in_an_interrupt_handler", "not ok")]);
+        let boot5 = ktap(1, &[("harness_selftest::runs_after_thread_and_interrupt_panics", "ok")])
+            + "# Totals: pass:1 fail:0 skip:0 total:1\n";
         let run = run_of(
             &[
-                (boot1, GuestExit::RestartNeeded),
+                (&boot1, GuestExit::RestartNeeded),
                 (boot2, GuestExit::RestartNeeded),
-                (boot3, GuestExit::RestartNeeded),
-                (boot4, GuestExit::RestartNeeded),
-                (boot5, GuestExit::Success),
+                (&boot3, GuestExit::RestartNeeded),
+                (&boot4, GuestExit::RestartNeeded),
+                (&boot5, GuestExit::Success),
             ],
+            SELFTEST_TESTS,
             true,
         );
         assert_eq!(SELFTEST.differences(&run), Vec::<String>::new());
@@ -528,17 +677,26 @@ mod tests {
 
     #[test]
     fn harness_selftest_differences() {
-        let text = "running 3 tests\ntest harness_selftest::passing_test ... FAILED\n\
-                    test harness_selftest::deliberately_failing ... FAILED\n\
-                    test harness_selftest::panicking_test ... ok\ntest result: FAILED. 1 passed; 2 failed\n";
-        let diffs = SELFTEST.differences(&run_of(&[(text, GuestExit::Failure)], true));
+        let text = ktap(
+            4,
+            &[
+                ("harness_selftest::passing_test", "not ok"),
+                ("harness_selftest::deliberately_failing", "not ok"),
+                ("harness_selftest::skipping_test", "ok"),
+                ("harness_selftest::panicking_test", "ok"),
+            ],
+        ) + "# Totals: pass:2 fail:2 skip:0 total:4\n";
+        let diffs = SELFTEST.differences(&run_of(&[(&text, GuestExit::Failure)], &SELFTEST_TESTS[..5], true));
         assert_eq!(
             diffs,
             [
+                "unexpected harness failure: the kernel planned 4 test(s), but 5 are compiled in for this configuration",
+                "unexpected harness failure: 1 test(s) compiled in but never reported: harness_selftest::should_panic_test",
                 "harness_selftest::passing_test failed, but it should pass",
                 "harness_selftest::panicking_test should fail, but it passed",
                 "harness_selftest::panic_in_a_kernel_thread should fail, but it never reported a result",
                 "harness_selftest::panic_in_an_interrupt_handler should fail, but it never reported a result",
+                "harness_selftest::skipping_test should skip, but it passed",
                 "harness_selftest::passing_test should pass, but it failed",
                 "harness_selftest::should_panic_test should pass, but it never reported a result",
                 "harness_selftest::runs_after_panic should pass, but it never reported a result",
@@ -549,40 +707,28 @@ mod tests {
 
     #[test]
     fn selftest_that_claims_success_is_caught() {
-        let text = "running 2 tests\ntest harness_selftest::deliberately_failing ... FAILED\n\
-                    test harness_selftest::panicking_test ... FAILED\n";
-        let diffs = SELFTEST.differences(&run_of(&[(text, GuestExit::Success)], true));
-        assert!(
-            diffs[0].starts_with("unexpected harness failure"),
-            "{diffs:?}"
+        let text = ktap(
+            2,
+            &[("harness_selftest::deliberately_failing", "not ok"), ("harness_selftest::panicking_test", "not ok")],
         );
+        let diffs = SELFTEST.differences(&run_of(&[(&text, GuestExit::Success)], &SELFTEST_TESTS[..0], true));
+        assert!(diffs[0].starts_with("unexpected harness failure"), "{diffs:?}");
     }
 
     #[test]
     fn no_tests_kernel() {
-        let good = run_of(
-            &[(
-                "running 0 tests\ntest result: FAILED. 0 passed; 0 failed\n",
-                GuestExit::Failure,
-            )],
-            true,
-        );
-        assert_eq!(
-            Expectation::ExpectNoTests.differences(&good),
-            Vec::<String>::new()
-        );
+        let empty = "KTAP version 1\n1..0\n# Totals: pass:0 fail:0 skip:0 total:0\n# error: no tests were run\n";
+        let good = run_of(&[(empty, GuestExit::Failure)], &[], true);
+        assert_eq!(Expectation::ExpectNoTests.differences(&good), Vec::<String>::new());
 
-        let claims_success = run_of(&[("running 0 tests\n", GuestExit::Success)], true);
+        let claims_success = run_of(&[(empty, GuestExit::Success)], &[], true);
         assert_eq!(
             Expectation::ExpectNoTests.differences(&claims_success),
             ["an empty run must exit with failure (35), but it ended with exit 33, success"]
         );
 
-        let crashed = run_of(&[("boot panic\n", GuestExit::Failure)], true);
+        let crashed = run_of(&[("boot panic\n", GuestExit::Failure)], &[], true);
         let diffs = Expectation::ExpectNoTests.differences(&crashed);
-        assert!(
-            diffs.iter().any(|d| d.contains("never printed")),
-            "{diffs:?}"
-        );
+        assert!(diffs.iter().any(|d| d.contains("never printed")), "{diffs:?}");
     }
 }

@@ -10,10 +10,16 @@
 //!    output streams through [`crate::protocol`], which tells us each result as it
 //!    arrives and what to do when a boot ends early.
 //!
-//! Every result is one `test <config>/<path> ... ok|FAILED` line; the last
-//! line of the output is `N passed, M failed`, and the exit status is 0 only
-//! if nothing failed and something passed.
+//! Every result is one `test <config>/<path> ... ok|FAILED|skipped (reason)`
+//! line; the last line of the output is `N passed, M failed, K skipped`, and
+//! the exit status is 0 only if nothing failed and something passed.
+//!
+//! What each configuration must report is known before it boots: the tests
+//! compiled into its kernel ([`crate::test_list`], read from the source)
+//! that the configuration selects. A test that does not report, a kernel
+//! that is missing, or a `--filter` that matches nothing fails the suite.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -22,6 +28,7 @@ use crate::Error;
 use crate::cargo::{self, Profile, TestKernel, Workspace};
 use crate::iso::Staging;
 use crate::matrix::{self, Expectation, Plan};
+use crate::test_list;
 use crate::protocol::{BootTranscript, ConfigRun, Event, Outcome, Problem, TAIL_LINES, TestResult};
 use crate::qemu::{self, MemSize, Serial, Timeouts};
 
@@ -45,10 +52,20 @@ const BOOT_TIME_LIMIT_FACTOR: u32 = 10;
 pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
     let mut totals = Totals::default();
     host_tests(ws, options, &mut totals)?;
+    let host_tests_run = totals.passed + totals.failed;
 
     section("building the test kernels");
     match cargo::build_test_kernels(ws, Profile::Debug) {
-        Ok(kernels) => boot_all(ws, options, &kernels, &mut totals)?,
+        Ok(kernels) => {
+            let kernel_tests_selected = boot_all(ws, options, &kernels, &mut totals)?;
+            if let Some(filter) = &options.filter
+                && host_tests_run + kernel_tests_selected == 0
+            {
+                let error = format!("--filter {filter} matches no test");
+                println!("error: {error}");
+                totals.fail(error);
+            }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             totals.fail("test kernels (build)".to_string());
@@ -74,6 +91,7 @@ fn host_tests(ws: &Workspace, options: &TestOptions, totals: &mut Totals) -> Res
         let host = cargo::run_host_tests(ws, cargo_args, filter)?;
         totals.passed += host.passed;
         totals.failed += host.failed;
+        totals.skipped += host.ignored;
         totals.failures.extend(
             host.failed_tests
                 .iter()
@@ -88,15 +106,35 @@ fn host_tests(ws: &Workspace, options: &TestOptions, totals: &mut Totals) -> Res
 }
 
 /// Step 3: every configuration of every test kernel, one after the other.
+/// Returns how many kernel tests the filter selected.
 fn boot_all(
     ws: &Workspace,
     options: &TestOptions,
     kernels: &[TestKernel],
     totals: &mut Totals,
-) -> Result<(), Error> {
-    let (plans, notes) = matrix::plan(kernels, options.mem);
-    for note in notes {
+) -> Result<usize, Error> {
+    let (plans, report) = matrix::plan(kernels, &test_files(ws)?, options.mem);
+    for note in report.notes {
         println!("note: {note}");
+    }
+    for error in report.errors {
+        println!("error: {error}");
+        totals.fail(error);
+    }
+    // The tests compiled into each kernel, read once per kernel.
+    let mut compiled: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for plan in &plans {
+        if !compiled.contains_key(plan.kernel.as_str()) {
+            let tests = test_list::compiled_tests(&ws.root.join(&plan.source), &plan.crate_name)?;
+            compiled.insert(&plan.kernel, tests);
+        }
+    }
+    if let Some(lib) = compiled.get("lib") {
+        for prefix in matrix::stale_exclusions(lib) {
+            let error = format!("xtask/src/matrix.rs: RAM_INDEPENDENT_TESTS lists `{prefix}`, which matches no test");
+            println!("error: {error}");
+            totals.fail(error);
+        }
     }
     section(&format!(
         "booting {} configuration(s), one QEMU at a time (hung after {}s of silence)",
@@ -107,36 +145,49 @@ fn boot_all(
         silence: options.timeout,
         total: options.timeout * BOOT_TIME_LIMIT_FACTOR,
     };
+    let mut selected = 0;
     for plan in &plans {
-        run_config(ws, plan, options, timeouts, totals)?;
+        selected += run_config(ws, plan, &compiled[plan.kernel.as_str()], options, timeouts, totals)?;
     }
-    Ok(())
+    Ok(selected)
+}
+
+/// The names of the kernels in `tests/` (file names without `.rs`).
+fn test_files(ws: &Workspace) -> Result<Vec<String>, Error> {
+    let dir = ws.root.join("tests");
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::new(format!("reading {}: {e}", dir.display())))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_suffix(".rs").map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Runs one configuration and reports it: one line per result for `Pass`
 /// kernels, one verdict line for expected-outcome kernels, then a line with
-/// the configuration's counts and wall time.
+/// the configuration's counts and wall time. Returns how many tests it
+/// selected (0 when the filter leaves none, and then it does not boot).
 fn run_config(
     ws: &Workspace,
     plan: &Plan,
+    compiled: &BTreeSet<String>,
     options: &TestOptions,
     timeouts: Timeouts,
     totals: &mut Totals,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let per_test = plan.expectation == Expectation::Pass;
     // An expected-outcome kernel is judged on its complete set of tests, so
     // it never runs filtered: with --filter it runs only if the filter names it.
     let filter = match &options.filter {
-        Some(filter) if !per_test && !plan.kernel.contains(filter.as_str()) => {
-            println!(
-                "note: skipping {} (it runs with --filter only if the filter names it)",
-                plan.kernel
-            );
-            return Ok(());
-        }
+        Some(filter) if !per_test && !plan.kernel.contains(filter.as_str()) => return Ok(0),
         Some(_) if !per_test => None,
         filter => filter.as_deref(),
     };
+    let expected = matrix::selected_tests(compiled, plan, filter);
+    let zero_tests_ok = plan.expectation == Expectation::ExpectNoTests;
+    if expected.is_empty() && filter.is_some() {
+        return Ok(0);
+    }
     let begin = Instant::now();
     let out = Printer {
         label: &plan.label,
@@ -146,18 +197,14 @@ fn run_config(
     };
     let (mut run, last_boot) = boot_until_done(ws, plan, filter, timeouts, &out)?;
 
-    let zero_tests_ok = filter.is_some() || plan.expectation == Expectation::ExpectNoTests;
-    let closing = run.finish(zero_tests_ok);
+    let closing = run.finish(&expected, zero_tests_ok);
     for problem in &closing {
         out.problem(problem);
     }
     let timing = {
         let boots = run.boots();
         let plural = if boots == 1 { "" } else { "s" };
-        format!(
-            "{boots} boot{plural}, {:.1}s",
-            begin.elapsed().as_secs_f64()
-        )
+        format!("{boots} boot{plural}, {:.1}s", begin.elapsed().as_secs_f64())
     };
 
     if per_test {
@@ -165,25 +212,21 @@ fn run_config(
             out.tail(&last_boot);
         }
         totals.passed += run.nr_passed();
-        for result in run
-            .results()
-            .iter()
-            .filter(|r| r.outcome == Outcome::Failed)
-        {
+        totals.skipped += run.nr_skipped();
+        for result in run.results().iter().filter(|r| r.outcome == Outcome::Failed) {
             totals.fail(format!("{}/{}", plan.label, result.path));
         }
         for problem in run.problems() {
-            totals.fail(format!(
-                "{}/{} ({})",
-                plan.label, problem.kind, problem.reason
-            ));
+            totals.fail(format!("{}/{} ({})", plan.label, problem.kind, problem.reason));
         }
-        let counts = if run.results().is_empty() && run.problems().is_empty() {
-            "no test matches the filter".to_string()
-        } else {
-            format!("{} passed, {} failed", run.nr_passed(), run.nr_failed())
-        };
-        println!("    {}: {counts} ({timing})", plan.label);
+        println!(
+            "    {}: {} passed, {} failed, {} skipped of {} ({timing})",
+            plan.label,
+            run.nr_passed(),
+            run.nr_failed(),
+            run.nr_skipped(),
+            expected.len()
+        );
     } else {
         let name = format!("{} (expected outcome)", plan.kernel);
         let differences = plan.expectation.differences(&run);
@@ -199,7 +242,7 @@ fn run_config(
         }
         println!("    {}: {timing}", plan.label);
     }
-    Ok(())
+    Ok(expected.len().max(1))
 }
 
 /// What a failure report shows of one boot.
@@ -226,7 +269,7 @@ fn boot_until_done(
     let mut run = ConfigRun::default();
     let mut resume_after: Option<String> = None;
     loop {
-        let cmdline = kernel_cmdline(plan.cmdline, filter, resume_after.as_deref());
+        let cmdline = kernel_cmdline(plan.cmdline, plan.exclude, filter, resume_after.as_deref());
         let iso = staging.make_iso(&cmdline)?;
         let cmd = qemu::command(iso, &plan.machine, Serial::Stdio);
         let mut transcript = BootTranscript::default();
@@ -264,12 +307,13 @@ fn boot_until_done(
     }
 }
 
-/// The kernel command line of one boot: the table's words, the filter, and
-/// where to resume.
-fn kernel_cmdline(extra: &str, filter: Option<&str>, resume_after: Option<&str>) -> String {
+/// The kernel command line of one boot: the table's words, the tests left
+/// out, the filter, and where to resume.
+fn kernel_cmdline(extra: &str, exclude: &[&str], filter: Option<&str>, resume_after: Option<&str>) -> String {
+    let exclude = (!exclude.is_empty()).then(|| format!("test_exclude={}", exclude.join(",")));
     let filter = filter.map(|f| format!("test={f}"));
     let resume = resume_after.map(|p| format!("test_resume={p}"));
-    [Some(extra.to_string()), filter, resume]
+    [Some(extra.to_string()), exclude, filter, resume]
         .into_iter()
         .flatten()
         .filter(|word| !word.is_empty())
@@ -300,7 +344,7 @@ impl Printer<'_> {
                 }
             }
             // In verbose mode the detail was just printed as a serial line.
-            Event::Detail(line) if self.per_test && !self.verbose => println!("{line}"),
+            Event::Detail(line) if self.per_test && !self.verbose => println!("    {line}"),
             _ => {}
         }
     }
@@ -308,8 +352,17 @@ impl Printer<'_> {
     fn result(&self, result: &TestResult) {
         if self.per_test {
             let name = format!("{}/{}", self.label, result.path);
-            self.line(&name, result.outcome == Outcome::Ok, result.note.as_deref());
+            match result.outcome {
+                Outcome::Skipped => self.skipped(&name, result.note.as_deref().unwrap_or("no reason given")),
+                outcome => self.line(&name, outcome == Outcome::Ok, result.note.as_deref()),
+            }
         }
+    }
+
+    /// `test <name> ... skipped (reason)`.
+    fn skipped(&self, name: &str, reason: &str) {
+        let word = if self.colour { "\x1b[33mskipped\x1b[0m" } else { "skipped" };
+        println!("test {name} ... {word} ({reason})");
     }
 
     fn problem(&self, problem: &Problem) {
@@ -367,6 +420,7 @@ impl Printer<'_> {
 struct Totals {
     passed: usize,
     failed: usize,
+    skipped: usize,
     /// What failed, for the list at the end.
     failures: Vec<String>,
 }
@@ -377,7 +431,7 @@ impl Totals {
         self.failures.push(what);
     }
 
-    /// Prints the failure list and the final `N passed, M failed` line.
+    /// Prints the failure list and the final `N passed, M failed, K skipped` line.
     fn finish(self) -> ExitCode {
         if !self.failures.is_empty() {
             println!("\nfailures:");
@@ -385,7 +439,7 @@ impl Totals {
                 println!("    {failure}");
             }
         }
-        println!("\n{} passed, {} failed", self.passed, self.failed);
+        println!("\n{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped);
         if self.failed == 0 && self.passed > 0 {
             ExitCode::SUCCESS
         } else {
@@ -404,12 +458,12 @@ mod tests {
 
     #[test]
     fn composes_kernel_command_lines() {
-        assert_eq!(kernel_cmdline("", None, None), "");
-        assert_eq!(kernel_cmdline("nopse", None, None), "nopse");
+        assert_eq!(kernel_cmdline("", &[], None, None), "");
+        assert_eq!(kernel_cmdline("nopse", &[], None, None), "nopse");
         assert_eq!(
-            kernel_cmdline("mem=1G", Some("buddy"), Some("kernel::mm::a")),
-            "mem=1G test=buddy test_resume=kernel::mm::a"
+            kernel_cmdline("mem=1G", &["k::x::", "k::y::"], Some("buddy"), Some("kernel::mm::a")),
+            "mem=1G test_exclude=k::x::,k::y:: test=buddy test_resume=kernel::mm::a"
         );
-        assert_eq!(kernel_cmdline("", None, Some("k::a")), "test_resume=k::a");
+        assert_eq!(kernel_cmdline("", &[], None, Some("k::a")), "test_resume=k::a");
     }
 }

@@ -44,14 +44,17 @@ const UART_LSR_DR: u8 = 0x01;
 /// Bytes the receive ring holds.
 pub const RX_RING_SIZE: usize = 256;
 
-/// COM1, plus the column we are at (the test harness needs to know whether
-/// a line was started but not finished).
+/// COM1, whether the last byte ended a line, and what every line starts
+/// with.
 pub struct SerialConsole {
     uart: Option<Uart16550<PioBackend>>,
     at_line_start: bool,
+    /// Written before the first byte of every line (see [`set_line_prefix`]).
+    line_prefix: &'static str,
 }
 
-static COM1: Mutex<SerialConsole> = Mutex::new(SerialConsole { uart: None, at_line_start: true });
+static COM1: Mutex<SerialConsole> =
+    Mutex::new(SerialConsole { uart: None, at_line_start: true, line_prefix: "" });
 
 /// Initialises COM1 (115200 8N1, FIFOs on).  Printing before this is lost.
 pub fn serial_init() {
@@ -65,7 +68,19 @@ pub fn serial_init() {
 }
 
 impl SerialConsole {
+    /// Writes `bytes`, starting each line with the line prefix.
     fn write_bytes(&mut self, bytes: &[u8]) {
+        for line in bytes.split_inclusive(|&byte| byte == b'\n') {
+            if self.at_line_start {
+                self.send(self.line_prefix.as_bytes());
+            }
+            self.send(line);
+            self.at_line_start = line.ends_with(b"\n");
+        }
+    }
+
+    /// Puts bytes on the wire, with a carriage return before each newline.
+    fn send(&mut self, bytes: &[u8]) {
         let Some(uart) = self.uart.as_mut() else { return };
         for &byte in bytes {
             if byte == b'\n' {
@@ -73,10 +88,25 @@ impl SerialConsole {
             }
             uart.send_bytes_exact(&[byte]);
         }
-        if let Some(&last) = bytes.last() {
-            self.at_line_start = last == b'\n';
-        }
     }
+
+    /// Writes one whole line without the line prefix, on a line of its own:
+    /// for the test harness's KTAP lines, which must start in column 0.
+    pub fn write_unprefixed_line(&mut self, line: fmt::Arguments) {
+        if !self.at_line_start {
+            self.write_bytes(b"\n");
+        }
+        let prefix = core::mem::take(&mut self.line_prefix);
+        let _ = fmt::Write::write_fmt(self, format_args!("{line}\n"));
+        self.line_prefix = prefix;
+    }
+}
+
+/// Makes every line the console prints from now on start with `prefix`.
+/// The test harness sets `"# "`: the kernel's messages during a test run
+/// then are KTAP diagnostic lines, and the serial log stays valid KTAP.
+pub fn set_line_prefix(prefix: &'static str) {
+    with_console(|console| console.line_prefix = prefix);
 }
 
 impl fmt::Write for SerialConsole {
