@@ -196,7 +196,10 @@ pub fn in_atomic() -> bool {
 }
 
 /// Forbids preemption on this CPU until the matching [`preempt_enable`]
-/// (Linux `preempt_disable`).  Nests.
+/// (Linux `preempt_disable`; 2.6.11's `kmap_atomic`, seed 000, calls the
+/// bare `inc_preempt_count`, the same increment without the compiler
+/// barrier).  Nests.
+#[doc(alias = "inc_preempt_count")]
 pub fn preempt_disable() {
     add_preempt_count(PREEMPT_OFFSET);
 }
@@ -270,6 +273,16 @@ static NR_REPORTS: AtomicU32 = AtomicU32::new(0);
 #[track_caller]
 pub fn might_sleep() {
     __might_sleep(Location::caller());
+}
+
+/// [`might_sleep`] if `condition` holds (Linux `might_sleep_if`): for
+/// functions that sleep only in some modes, such as `__alloc_pages`, which
+/// may sleep when the request has `__GFP_WAIT`.
+#[track_caller]
+pub fn might_sleep_if(condition: bool) {
+    if condition {
+        __might_sleep(Location::caller());
+    }
 }
 
 /// [`might_sleep`] with an explicit location.

@@ -219,7 +219,9 @@ fn run_one(number: usize, test: &dyn Testable) -> Outcome {
     });
     test.run();
     let current = CURRENT_TEST.lock().take().expect("set above");
+    let context_broken = left_context_broken();
     let outcome = match (current.expected_panic, current.skipped) {
+        _ if context_broken => Outcome::Failed,
         (_, Some(_)) => Outcome::Skipped,
         (None, None) => Outcome::Passed,
         (Some(expected), None) => {
@@ -228,7 +230,27 @@ fn run_one(number: usize, test: &dyn Testable) -> Outcome {
         }
     };
     report(&current, outcome);
+    if context_broken {
+        // The next test would run in a broken context: start afresh.
+        exit_qemu(QemuExitCode::Restart);
+    }
     outcome
+}
+
+/// A test must give back the context it was given: interrupts on and a
+/// preemption count of 0 (a lock guard dropped in the wrong order, a
+/// missing `preempt_enable`...). Reports what it finds wrong and returns
+/// whether it found anything.
+fn left_context_broken() -> bool {
+    let interrupts_off = !crate::arch::x86::irqflags::irqs_enabled();
+    let count = crate::preempt::preempt_count();
+    if interrupts_off {
+        println!("the test returned with interrupts disabled");
+    }
+    if count.0 != 0 {
+        println!("the test returned with preempt_count {:#x}", count.0);
+    }
+    interrupts_off || count.0 != 0
 }
 
 /// `ok N name`, `not ok N name` or `ok N name # SKIP reason`.

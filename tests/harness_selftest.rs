@@ -1,5 +1,6 @@
 //! The test harness tested: a kernel with passing, failing, panicking,
-//! skipping and should-panic tests.  `xtask test` boots it and checks that
+//! skipping and should-panic tests, and one that returns with interrupts
+//! off.  `xtask test` boots it and checks that
 //! exactly the bad tests are reported FAILED, the skipping one skipped — including two whose panic happens in
 //! another kernel thread and in an interrupt handler, not in the test's own
 //! code —, that the run goes on after each panic, and that the boot ends
@@ -60,6 +61,11 @@ fn panic_in_an_interrupt_handler() {
     loop {
         schedule(); // until the next tick
     }
+}
+
+#[test_case]
+fn leaves_interrupts_disabled() {
+    kernel::arch::x86::irqflags::local_irq_disable();
 }
 
 #[test_case]

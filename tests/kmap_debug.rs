@@ -11,7 +11,8 @@
 
 use kernel::mm::gfp::GfpFlags;
 use kernel::mm::init::node;
-use kernel::mm::kmap_atomic::{DEBUG_HIGHMEM, km_type, kmap_atomic, kunmap_atomic};
+use kernel::arch::x86::paging::kmap_atomic_pte;
+use kernel::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic};
 use kernel::mm::page::Page;
 use kernel::should_panic_test;
 
@@ -23,9 +24,20 @@ fn high_page() -> &'static Page {
     page
 }
 
+/// The checks stay quiet for correct use: a window is mapped while held,
+/// empty after its `kunmap_atomic`, and can be taken again at once (the
+/// two tests below then show that misuse is caught).
 #[test_case]
-fn debug_checks_are_on_in_test_kernels() {
-    assert!(DEBUG_HIGHMEM);
+fn correct_use_passes_the_checks_and_leaves_the_window_empty() {
+    let window = km_type::KM_USER1 as usize;
+    for _ in 0..2 {
+        let page = high_page();
+        let vaddr = kmap_atomic(page, km_type::KM_USER1);
+        assert!(kmap_atomic_pte(window).is_present(), "the window maps the page while held");
+        kunmap_atomic(vaddr, km_type::KM_USER1);
+        assert!(kmap_atomic_pte(window).is_none(), "and is empty afterwards");
+        node().__free_page(page);
+    }
 }
 
 should_panic_test!(

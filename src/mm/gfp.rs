@@ -28,7 +28,7 @@
 //! | `__GFP_IO`, `__GFP_FS` | reclaim may do I/O / call filesystems; `__GFP_FS` allows the OOM path | shrinkers, `__alloc_pages` |
 //! | `__GFP_COLD` | take a cache-cold page | `buffered_rmqueue` (`percpu_pages.rs`) |
 //! | `__GFP_NOWARN` | no "page allocation failure" warning | `__alloc_pages` |
-//! | `__GFP_REPEAT`, `__GFP_NOFAIL`, `__GFP_NORETRY` | how hard to retry | `should_alloc_retry`, `__alloc_pages` |
+//! | `__GFP_REPEAT`, `__GFP_NOFAIL`, `__GFP_NORETRY` | how hard to retry | `do_retry`, `__alloc_pages` |
 //! | `__GFP_ZERO` | hand the frames out zero-filled | `prep_new_page` |
 //!
 //! ## What we simplified and why

@@ -105,6 +105,7 @@ impl PageAddressHtable {
     /// `set_page_address`).  Recording when the pool is empty cannot
     /// happen while callers keep at most one entry per pkmap slot; it is
     /// reported and ignored.
+    #[doc(alias = "set_page_address")]
     pub fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
         self.remove(pfn);
         let Some(vaddr) = vaddr else { return };
@@ -419,12 +420,16 @@ mod kernel_side {
             let htable = PAGE_ADDRESS_HTABLE.lock();
             match pkmap.kunmap_high_locked(pfn, &htable) {
                 Ok(result) => result.slot_now_unused && PKMAP_MAP_WAIT.waitqueue_active(),
+                // Unlock in reverse order: each guard restores the
+                // interrupt state it found, and the inner one found them off.
                 Err(KunmapError::NotMapped) => {
-                    drop((pkmap, htable));
+                    drop(htable);
+                    drop(pkmap);
                     return report_kunmap_bug(page, "kunmap() of a page that is not kmapped");
                 }
                 Err(KunmapError::Unbalanced) => {
-                    drop((pkmap, htable));
+                    drop(htable);
+                    drop(pkmap);
                     return report_kunmap_bug(page, "unbalanced kunmap(): more kunmaps than kmaps");
                 }
             }

@@ -251,7 +251,9 @@ pub fn mem_init() {
     check_layout();
 }
 
-/// The numbers of the `Memory:` line, in KiB (Linux `mem_init_print_info`).
+/// The numbers of the `Memory:` line, in KiB, and (its `Display`) the line
+/// itself (Linux `mem_init_print_info`, seed 002).
+#[doc(alias = "mem_init_print_info")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemInitInfo {
     /// Pages the buddy allocator manages (`totalram_pages`).
@@ -325,7 +327,7 @@ fn print_virtual_layout() {
 /// compile-time assertions in `layout.rs`).
 fn check_layout() {
     assert!(VMALLOC_START() < layout::VMALLOC_END, "vmalloc area is empty");
-    assert!(high_memory() <= VMALLOC_START(), "direct map runs into the vmalloc area");
+    assert!(VMALLOC_START() - high_memory() >= layout::VMALLOC_OFFSET, "no VMALLOC_OFFSET gap after the direct map");
     assert!(high_memory() <= PAGE_OFFSET + layout::MAXMEM, "direct map larger than MAXMEM");
 }
 
@@ -427,6 +429,77 @@ mod tests {
         assert_eq!(managed_total, free_range_pages);
         assert_eq!(node.totalram_pages(), managed_total);
         assert_eq!(node.totalhigh_pages(), node.zone(ZoneType::HighMem).lock().managed_pages());
+    }
+
+    /// Ranges of physical memory, merged where they touch or overlap: a
+    /// small fixed array (there is no heap, and a thread stack is 16 KiB);
+    /// merging after every addition keeps it short.
+    struct RangeSet {
+        ranges: [(u64, u64); 32],
+        len: usize,
+    }
+
+    impl RangeSet {
+        fn new() -> Self {
+            Self { ranges: [(0, 0); 32], len: 0 }
+        }
+        fn add(&mut self, start: u64, end: u64) {
+            assert!(self.len < self.ranges.len(), "more separate ranges than the test expects");
+            self.ranges[self.len] = (start, end);
+            self.len += 1;
+            self.ranges[..self.len].sort_unstable();
+            let mut merged = 0;
+            for index in 1..self.len {
+                let (start, end) = self.ranges[index];
+                if start <= self.ranges[merged].1 {
+                    self.ranges[merged].1 = self.ranges[merged].1.max(end);
+                } else {
+                    merged += 1;
+                    self.ranges[merged] = (start, end);
+                }
+            }
+            self.len = merged + 1;
+        }
+        fn as_slice(&self) -> &[(u64, u64)] {
+            &self.ranges[..self.len]
+        }
+    }
+
+    /// What memblock holds reserved at the end of the boot, listed from
+    /// other sources: the first megabyte (page 0, the BIOS data, the EBDA
+    /// and the ROMs: a literal 1 MiB), the kernel image from the linker
+    /// symbols `_text` .. `_end`, every page table the direct map, the pkmap
+    /// window and the fixmap use (found by walking `swapper_pg_dir`), and
+    /// `mem_map` (where the node's descriptor array lies, and how long it
+    /// is). Nothing more and nothing less.
+    #[test_case]
+    fn memblock_reserves_exactly_the_bios_megabyte_the_image_the_page_tables_and_mem_map() {
+        let mut expected = RangeSet::new();
+        expected.add(0, 0x10_0000);
+        let image = sections::kernel_image();
+        expected.add(__pa(image.start), __pa(image.end));
+        let boot_pdes = (PAGE_OFFSET..high_memory())
+            .step_by(layout::PMD_SIZE)
+            .chain([layout::PKMAP_BASE, layout::FIXADDR_START]);
+        let mut page_tables = 0;
+        for vaddr in boot_pdes {
+            let pde = paging::kernel_pde(vaddr);
+            if pde.is_present() && !pde.is_large() {
+                expected.add(pde.paddr(), pde.paddr() + PAGE_SIZE as u64);
+                page_tables += 1;
+            }
+        }
+        assert!(page_tables >= 2, "at least the pkmap and fixmap page tables");
+        let mem_map = node().node_mem_map().pages();
+        let mem_map_start = __pa(mem_map.as_ptr() as usize);
+        expected.add(mem_map_start, mem_map_start + core::mem::size_of_val(mem_map) as u64);
+
+        let memblock = MEMBLOCK.lock();
+        let mut reserved = RangeSet::new();
+        for region in memblock.reserved.regions() {
+            reserved.add(region.base, region.end());
+        }
+        assert_eq!(reserved.as_slice(), expected.as_slice(), "memblock.reserved against the independent list");
     }
 
     #[test_case]

@@ -91,7 +91,7 @@ pub fn kmap_atomic(page: &Page, type_: km_type) -> usize {
     }
     let idx = window_index(type_);
     let vaddr = __fix_to_virt(FIX_KMAP_BEGIN + idx);
-    if DEBUG_HIGHMEM && kmap_atomic_pte(idx).is_present() {
+    if DEBUG_HIGHMEM && !kmap_atomic_pte(idx).is_none() {
         panic!("BUG: kmap_atomic: window {type_:?} of CPU {} is already in use", smp_processor_id());
     }
     set_kmap_atomic_pte(idx, Entry::new((page_to_pfn(page) as u64) << PAGE_SHIFT, PAGE_KERNEL));

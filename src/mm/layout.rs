@@ -110,10 +110,18 @@ pub const fn pkmap_addr(nr: usize) -> usize {
     PKMAP_BASE + (nr << PAGE_SHIFT)
 }
 
-/// Start of the vmalloc area for a given end of the direct map: 8 MiB above
-/// it, rounded up to 8 MiB (Linux `VMALLOC_START`).
+/// Start of the vmalloc area for a given end of the direct map (Linux 2.6
+/// i386 `VMALLOC_START`, `include/asm-i386/pgtable.h`): `high_memory` plus
+/// *two* `VMALLOC_OFFSET`s minus one, rounded down to a multiple of 8 MiB.
+/// The result is the first 8 MiB boundary that leaves a gap of at least
+/// 8 MiB after the direct map: with 128 MiB of RAM `high_memory` is
+/// 0xc7fe0000 and the area starts at 0xc8800000 (a gap of 8 MiB + 128 KiB),
+/// with exactly 896 MiB of direct map at 0xf8800000 (a gap of 8 MiB). The
+/// gap is a no-man's-land: a pointer run off the end of the direct map
+/// faults instead of landing in someone's vmalloc area. (2.6.11 also adds
+/// `vmalloc_earlyreserve`, which only NUMA machines set; it is 0 here.)
 pub const fn vmalloc_start(high_memory: usize) -> usize {
-    (high_memory + VMALLOC_OFFSET) & !(VMALLOC_OFFSET - 1)
+    (high_memory + 2 * VMALLOC_OFFSET - 1) & !(VMALLOC_OFFSET - 1)
 }
 
 /// Kernel virtual address of a low-memory physical address (Linux `__va`).
@@ -150,6 +158,24 @@ mod tests {
         assert_eq!(PKMAP_BASE, 0xff80_0000);
         assert_eq!(VMALLOC_END, 0xff7f_e000);
         assert_eq!(vmalloc_start(PAGE_OFFSET + MAXMEM), 0xf880_0000);
+    }
+
+    #[test]
+    fn vmalloc_start_leaves_at_least_vmalloc_offset_after_the_direct_map() {
+        // 128 MiB of RAM: high_memory is not 8 MiB aligned (QEMU keeps the
+        // top 128 KiB for its firmware tables).
+        assert_eq!(vmalloc_start(0xc7fe_0000), 0xc880_0000);
+        // Aligned ends get exactly the 8 MiB gap.
+        assert_eq!(vmalloc_start(0xc800_0000), 0xc880_0000);
+        assert_eq!(vmalloc_start(0xc800_1000), 0xc900_0000);
+        // 32 MiB of RAM.
+        assert_eq!(vmalloc_start(0xc1fe_0000), 0xc280_0000);
+        for high_memory in (PAGE_OFFSET..=PAGE_OFFSET + MAXMEM).step_by(0x1_f000) {
+            let start = vmalloc_start(high_memory);
+            assert!(start - high_memory >= VMALLOC_OFFSET, "{high_memory:#x}: gap of at least 8 MiB");
+            assert!(start - high_memory < 2 * VMALLOC_OFFSET, "{high_memory:#x}: the first boundary that does");
+            assert_eq!(start % VMALLOC_OFFSET, 0);
+        }
     }
 
     #[test]

@@ -96,7 +96,9 @@ pub const ZONE_HIGHMEM: ZoneType = ZoneType::HighMem;
 pub const MAX_NR_ZONES: usize = 3;
 
 impl ZoneType {
-    /// All zones, lowest first.
+    /// All zones, lowest first: `for zone_type in ZoneType::ALL` is Linux's
+    /// `for_each_zone` on our one node.
+    #[doc(alias = "for_each_zone")]
     pub const ALL: [ZoneType; MAX_NR_ZONES] = [ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem];
 
     /// The zone's name as Linux prints it (Linux `zone_names[]`).
@@ -183,7 +185,10 @@ pub struct Zone {
     pub(super) free_area: [FreeArea; MAX_ORDER],
     /// Free pages in the zone, summed over all orders (2.6's
     /// `zone->free_pages`, later the `NR_FREE_PAGES` counter). Always equal to
-    /// the sum of `nr_free << order`.
+    /// the sum of `nr_free << order`. Changed in place under the zone lock,
+    /// where seed 001's kernel calls `__mod_zone_page_state(zone,
+    /// NR_FREE_PAGES, delta)`.
+    #[doc(alias = "__mod_zone_page_state")]
     pub(super) free_pages: usize,
     /// Pages the allocator found corrupt when handing them out and retired:
     /// they are marked reserved and never reused (see `page_alloc.rs`).
@@ -429,6 +434,9 @@ pub struct PgData {
     /// How many bad-page reports were issued (Linux taints the kernel with
     /// `TAINT_BAD_PAGE` instead).
     pub(super) nr_bad_page_reports: AtomicUsize,
+    /// How many requests `__alloc_pages` refused with a BUG report because
+    /// their GFP flags are wrong for the context (Linux halts instead).
+    pub(super) nr_gfp_bug_reports: AtomicUsize,
     /// Each zone's per-CPU page lists and event counters (2.6's
     /// `zone->pageset[NR_CPUS]`, see `percpu_pages.rs`). They live outside
     /// the zone's lock on purpose: that is what makes them cheap.
@@ -567,6 +575,7 @@ impl PgData {
             totalhigh_pages: AtomicUsize::new(0),
             reset_managed_pages_done: AtomicBool::new(false),
             nr_bad_page_reports: AtomicUsize::new(0),
+            nr_gfp_bug_reports: AtomicUsize::new(0),
             pageset: [const { PerCpu::new([const { SpinLockIrq::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) };
                 MAX_NR_ZONES],
             min_free_kbytes: AtomicUsize::new(0),
@@ -637,6 +646,11 @@ impl PgData {
     /// Number of bad-page reports so far.
     pub fn nr_bad_page_reports(&self) -> usize {
         self.nr_bad_page_reports.load(Ordering::Relaxed)
+    }
+
+    /// Number of requests refused for GFP flags wrong in their context.
+    pub fn nr_gfp_bug_reports(&self) -> usize {
+        self.nr_gfp_bug_reports.load(Ordering::Relaxed)
     }
 
     /// The zone of type `zone_type`, behind its lock.

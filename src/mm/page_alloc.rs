@@ -548,9 +548,14 @@ impl PgData {
 
     /// Allocate `2^order` contiguous page frames from the zones in `zonelist`,
     /// preferred zone first (Linux `__alloc_pages`, the front end of the zone
-    /// allocator that seed 000 walks through). Returns the descriptor of the
-    /// first frame, with a reference count of 1; the other frames of the
-    /// block have count 0.
+    /// allocator that seed 000 walks through, in 2.6.11's order). Returns
+    /// the descriptor of the first frame, with a reference count of 1; the
+    /// other frames of the block have count 0.
+    ///
+    /// It opens with `might_sleep_if(wait)`: a request with `__GFP_WAIT`
+    /// (`GFP_KERNEL`) may sleep, so one made in an interrupt handler or an
+    /// atomic section is reported with its location and call trace, even
+    /// when memory is plentiful and it would not have slept this time.
     ///
     /// The passes, each a scan of the zonelist (`get_page_from_freelist`)
     /// that stops at the first zone able to serve:
@@ -565,20 +570,32 @@ impl PgData {
     ///    direct reclaim) and is not an interrupt handler, it may take every
     ///    free page, watermarks ignored, but never recurses into reclaim;
     /// 5. a request that may not sleep (no `__GFP_WAIT`) fails here;
-    /// 6. direct reclaim ([`PgData::__alloc_pages_direct_reclaim`]): free
-    ///    pages through the shrinkers, then scan again at `pages_min`;
+    /// 6. `rebalance:` `cond_resched()`, then direct reclaim
+    ///    ([`PgData::__alloc_pages_direct_reclaim`]): free pages through the
+    ///    shrinkers, `cond_resched()` again, scan at `pages_min`;
     /// 7. if reclaim freed nothing and the request may call into
     ///    filesystems without `__GFP_NORETRY`: one scan at `pages_high`, then
-    ///    the OOM path ([`PgData::out_of_memory`]); if that freed memory
-    ///    (or the request is `__GFP_NOFAIL`), start over at pass 1;
-    /// 8. otherwise retry from step 6 while [`should_alloc_retry`] says so.
+    ///    the OOM path ([`PgData::out_of_memory`]), then `goto restart`;
+    /// 8. otherwise, if [`do_retry`] allows it (order <= 3 or
+    ///    `__GFP_REPEAT`, or `__GFP_NOFAIL`; never `__GFP_NORETRY`), wait
+    ///    for writeback to make progress (`blk_congestion_wait(WRITE,
+    ///    HZ/50)`) and `goto rebalance`; else fail.
     ///
-    /// Where Linux waits (for writeback, for kswapd, for the OOM victim to
-    /// exit) we have nothing running beside us that could free memory, so
-    /// every retry except `__GFP_NOFAIL`'s requires that the previous round
-    /// freed something; the memory that can be freed is finite, so the loop
-    /// ends. A `__GFP_NOFAIL` request with nothing left to reclaim loops
-    /// for ever, as Linux's does: that is what the flag asks for.
+    /// Where we differ from 2.6.11, and why:
+    /// * Linux 2.6.11 restarts after the OOM killer unconditionally: killing
+    ///   a process frees its memory. We have no processes; the OOM path asks
+    ///   the OOM notifiers, and a restart is worth it only if they freed
+    ///   something (or for `__GFP_NOFAIL`, which loops for ever by request).
+    /// * Linux 2.6.11 retries even after a round that freed nothing, counting
+    ///   on writeback finishing meanwhile. Nothing writes back here, so every
+    ///   retry except `__GFP_NOFAIL`'s requires that the previous round freed
+    ///   something; the memory that can be freed is finite, so the loop ends.
+    /// * The scan after reclaim drains the per-CPU lists once and scans
+    ///   again if it fails, as later kernels do (2.6.24 added a drain after
+    ///   direct reclaim for order > 0 requests; 2.6.3x's
+    ///   `__alloc_pages_direct_reclaim` drains once for any order when the
+    ///   scan fails). We do that even when reclaim freed nothing, because
+    ///   here the per-CPU lists are the one place free pages can hide.
     ///
     /// An order of `MAX_ORDER` or more can never be satisfied and is refused
     /// with a warning; so is a request whose zonelist is empty (a DMA request
@@ -589,6 +606,23 @@ impl PgData {
         order: usize,
         zonelist: &Zonelist,
     ) -> Option<&'static Page> {
+        crate::preempt::might_sleep_if(gfp_mask.contains(GfpFlags::__GFP_WAIT));
+        if gfp_mask.contains(GfpFlags::__GFP_ZERO | GfpFlags::__GFP_HIGHMEM) && crate::preempt::in_interrupt() {
+            // Linux 2.6.17's `BUG_ON((gfp_flags & __GFP_HIGHMEM) &&
+            // in_interrupt())` in `prep_zero_page` (2.6.11 refused every
+            // non-waiting request of the kind): clearing a high page goes
+            // through the KM_USER0 window, which the interrupted thread may
+            // be using. Linux halts; we report and refuse before taking a
+            // page, so nothing is lost.
+            self.nr_gfp_bug_reports.fetch_add(1, Ordering::Relaxed);
+            log::error!(
+                "BUG: __alloc_pages: __GFP_ZERO | __GFP_HIGHMEM in interrupt context (order:{order}, mode:{:#x}): \
+                 clearing a high page needs KM_USER0, which the interrupted task may hold; refused",
+                gfp_mask.bits()
+            );
+            crate::arch::current::traps::dump_stack();
+            return None;
+        }
         if order >= MAX_ORDER {
             log::warn!("__alloc_pages: order {order} >= MAX_ORDER ({MAX_ORDER}), refused");
             return None;
@@ -626,15 +660,15 @@ impl PgData {
             if !wait {
                 return None;
             }
-            let mut pages_reclaimed = 0;
             let mut drained = false;
+            // rebalance:
             loop {
+                crate::sched::cond_resched();
                 let (page, progress) =
                     self.__alloc_pages_direct_reclaim(gfp_mask, order, zonelist, min_flags, &mut drained);
                 if page.is_some() {
                     return page;
                 }
-                pages_reclaimed += progress;
                 let may_oom = gfp_mask.contains(GfpFlags::__GFP_FS) && !gfp_mask.contains(GfpFlags::__GFP_NORETRY);
                 if progress == 0 && may_oom {
                     // Linux's last look, at a high watermark: only catches
@@ -650,21 +684,24 @@ impl PgData {
                     }
                     return None;
                 }
-                if !should_alloc_retry(gfp_mask, order, progress, pages_reclaimed) {
+                let nothing_to_wait_for = progress == 0 && !gfp_mask.contains(GfpFlags::__GFP_NOFAIL);
+                if !do_retry(gfp_mask, order) || nothing_to_wait_for {
                     return None;
                 }
+                super::vmscan::blk_congestion_wait();
             }
         }
     }
 
-    /// Step 6 of [`PgData::__alloc_pages`] (Linux
-    /// `__alloc_pages_direct_reclaim`): reclaim with `PF_MEMALLOC` set (so
-    /// that allocations the shrinkers make go to the no-watermark pass and
-    /// never recurse into reclaim), then scan at `alloc_flags`. If that still
-    /// fails, the pages may be pinned on per-CPU lists (another CPU's, or
-    /// ours under another migrate type): drain them all, once per
-    /// allocation, and scan again. Returns the page, if any, and the number
-    /// of pages reclaimed.
+    /// Step 6 of [`PgData::__alloc_pages`] (Linux 2.6.11's inline code,
+    /// later `__alloc_pages_direct_reclaim`): reclaim with `PF_MEMALLOC` set
+    /// (so that allocations the shrinkers make go to the no-watermark pass
+    /// and never recurse into reclaim), `cond_resched()`, then scan at
+    /// `alloc_flags`. If that still fails, the pages may be pinned on
+    /// per-CPU lists (another CPU's, or ours under another migrate type):
+    /// drain them all, once per allocation, and scan again (a later
+    /// kernel's step, see [`PgData::__alloc_pages`]). Returns the page, if
+    /// any, and the number of pages reclaimed.
     fn __alloc_pages_direct_reclaim(
         &self,
         gfp_mask: GfpFlags,
@@ -676,6 +713,7 @@ impl PgData {
         let saved = self.memalloc_noreclaim_save();
         let progress = self.try_to_free_pages(zonelist, order, gfp_mask);
         self.memalloc_noreclaim_restore(saved);
+        crate::sched::cond_resched();
         loop {
             let page = self.get_page_from_freelist(gfp_mask, order, zonelist, alloc_flags);
             if page.is_some() || *drained {
@@ -784,6 +822,9 @@ impl PgData {
 
     /// Do all `2^order` frames from `pfn` (the frame of `page`) lie inside
     /// `page`'s zone? A block may only be freed into one zone's lists.
+    /// (Linux's `bad_range(zone, page)` is the opposite question, asked in
+    /// `__free_pages_ok` and, as a `VM_BUG_ON`, in `buffered_rmqueue`.)
+    #[doc(alias = "bad_range")]
     pub(super) fn block_inside_its_zone(&self, page: &Page, pfn: usize, order: usize) -> bool {
         let zone = self.page_zone(page).lock();
         zone.zone_spans_pfn(pfn) && zone.zone_spans_pfn(pfn + (1 << order) - 1)
@@ -862,26 +903,19 @@ pub fn gfp_to_alloc_flags(gfp_mask: GfpFlags) -> AllocFlags {
 /// implicitly (Linux `PAGE_ALLOC_COSTLY_ORDER`).
 pub const PAGE_ALLOC_COSTLY_ORDER: usize = 3;
 
-/// Should [`PgData::__alloc_pages`] reclaim again after a round that
-/// freed `progress` pages (`pages_reclaimed` in all)? (Linux
-/// `should_alloc_retry`, 2.6.3x.)
-/// * `__GFP_NORETRY`: never; `__GFP_NOFAIL`: always (it waits for memory);
-/// * otherwise only if the round freed something (our rule: there is no
-///   writeback or kswapd to wait for, see `__alloc_pages`), and then for
-///   orders up to `PAGE_ALLOC_COSTLY_ORDER`, or with `__GFP_REPEAT` until
-///   as many pages as the request wants have been reclaimed.
-pub fn should_alloc_retry(gfp_mask: GfpFlags, order: usize, progress: usize, pages_reclaimed: usize) -> bool {
+/// May [`PgData::__alloc_pages`] reclaim again after a round that did not
+/// satisfy the request? (seed 000's `do_retry`, 2.6.11): never with
+/// `__GFP_NORETRY`; for orders up to `PAGE_ALLOC_COSTLY_ORDER` (3) or with
+/// `__GFP_REPEAT`; always with `__GFP_NOFAIL`. (2.6.3x's
+/// `should_alloc_retry` later limited `__GFP_REPEAT` to as many pages as
+/// the request wants; 2.6.11 retries it as long as reclaim goes on.)
+pub fn do_retry(gfp_mask: GfpFlags, order: usize) -> bool {
     if gfp_mask.contains(GfpFlags::__GFP_NORETRY) {
         return false;
     }
-    if gfp_mask.contains(GfpFlags::__GFP_NOFAIL) {
-        return true;
-    }
-    if progress == 0 {
-        return false;
-    }
     order <= PAGE_ALLOC_COSTLY_ORDER
-        || (gfp_mask.contains(GfpFlags::__GFP_REPEAT) && pages_reclaimed < 1 << order)
+        || gfp_mask.contains(GfpFlags::__GFP_REPEAT)
+        || gfp_mask.contains(GfpFlags::__GFP_NOFAIL)
 }
 
 #[cfg(all(test, not(target_os = "none")))]
@@ -989,6 +1023,33 @@ mod tests {
         // and Normal's order-6 block at 64 are buddies by PFN, but stay apart.
         assert!(!pgdat.zone(ZoneType::Dma).lock().page_is_buddy(64, 6));
         assert!(pgdat.zone(ZoneType::Normal).lock().page_is_buddy(64, 6));
+    }
+
+    /// Seed 001 passes `cold` to `rmqueue_bulk` (2.6.31): a refill lands on
+    /// the per-CPU list so that the end the request takes from hands out
+    /// ascending PFNs. One order-10 block at PFN 0 is the whole zone, so
+    /// `__rmqueue` hands out 0, 1, 2... and a refill (batch 16) takes 0..15.
+    #[test]
+    fn refills_hand_out_pages_in_physical_order_from_the_end_each_request_takes() {
+        let hot_then_cold = |first: GfpFlags, second: GfpFlags| {
+            let pgdat = one_big_block();
+            pgdat.setup_pagelist_highmark(ZoneType::Dma, 64);
+            let zonelist = only(ZoneType::Dma);
+            let pfns: Vec<usize> = [first, first, second]
+                .iter()
+                .map(|&gfp| pfn(&pgdat, pgdat.__alloc_pages(gfp, 0, &zonelist).unwrap()))
+                .collect();
+            assert_eq!(pgdat.nr_pcp_pages(ZoneType::Dma), 13, "one refill of 16");
+            pfns
+        };
+        let hot = GfpFlags::GFP_HIGHUSER_MOVABLE;
+        let cold = hot | GfpFlags::__GFP_COLD;
+        // A hot refill runs 0..15 from the head: hot requests get 0, 1; a
+        // cold one then gets the tail, 15.
+        assert_eq!(hot_then_cold(hot, cold), [0, 1, 15]);
+        // A cold refill runs 0..15 from the tail: cold requests get 0, 1; a
+        // hot one then gets the head, 15.
+        assert_eq!(hot_then_cold(cold, hot), [0, 1, 15]);
     }
 
     #[test]
@@ -1633,6 +1694,14 @@ mod tests {
         for item in [VmEventItem::PcpRefill, VmEventItem::PcpSpill, VmEventItem::ExtfragFallback, VmEventItem::PageblockSteal] {
             assert!(pgdat.global_vm_event(item) > 0, "{item:?} never happened");
         }
+        // Whatever phase the run ended in, a few single pages freed last
+        // stay on the per-CPU lists (fewer than `high`), so the final
+        // coalescing check below needs the drain.
+        for _ in 0..4 {
+            let page = pgdat.alloc_pages(GfpFlags::GFP_HIGHUSER_MOVABLE | GfpFlags::__GFP_NORETRY, 0).expect("memory was freed");
+            allocated.push((page, 0));
+        }
+        pgdat.drain_all_pages();
         for (page, order) in allocated.drain(..) {
             pgdat.__free_pages(page, order);
         }
@@ -1661,9 +1730,11 @@ mod tests {
 #[cfg(all(test, target_os = "none"))]
 mod kernel_tests {
     use super::*;
+    use crate::arch::x86::irq::{IrqReturn, TIMER_IRQ, free_irq, request_irq};
     use crate::mm::init::node;
     use crate::mm::kernel_test_support::{only, quiesced_snapshot};
     use crate::mm::list::PageList;
+    use core::sync::atomic::AtomicBool;
 
     /// The GFP class whose zonelist starts with `zone_type`.
     fn gfp_for(zone_type: ZoneType) -> GfpFlags {
@@ -1822,7 +1893,7 @@ mod kernel_tests {
     }
 
     #[test_case]
-    fn gfp_zero_hands_out_zeroed_frames_low_and_high() {
+    fn gfp_zero_hands_out_a_zeroed_low_frame() {
         use crate::arch::x86::paging::clear_page;
         use crate::mm::highmem::page_address;
         let node = node();
@@ -1843,13 +1914,123 @@ mod kernel_tests {
         // SAFETY: leave it as clean as we found it.
         unsafe { clear_page(vaddr) };
         node.__free_page(zeroed);
-        // A high page has no address: it is cleared through a temporary
-        // mapping, which must be gone afterwards.
-        if let Some(high) = node.alloc_pages(GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_ZERO, 1).filter(|p| p.is_highmem()) {
-            let window = crate::mm::layout::__fix_to_virt(crate::mm::layout::fixed_addresses::FIX_KMAP_BEGIN + 3);
-            assert!(crate::arch::x86::paging::lookup_address(window).is_none());
-            node.__free_pages(high, 1);
+    }
+
+    /// A high page has no address: `__GFP_ZERO` clears it through the
+    /// KM_USER0 window. Dirty a high page through kmap, free it to the hot
+    /// end of this CPU's list, ask for a zeroed one: the same frame comes
+    /// back and reads as zeros through another mapping; the window is
+    /// unmapped again.
+    #[test_case]
+    fn a_zeroed_high_page_reads_back_as_zeros() {
+        use crate::mm::highmem::{kmap, kunmap};
+        use crate::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic};
+        if !crate::mm::kernel_test_support::populated(ZoneType::HighMem) {
+            crate::skip!("no high memory at this size");
         }
+        let node = node();
+        let page = node.alloc_page(GfpFlags::GFP_HIGHUSER).unwrap();
+        assert!(page.is_highmem());
+        let words = kmap(page) as *mut u32;
+        for index in 0..1024 {
+            // SAFETY: the page is ours and kmapped at `words`.
+            unsafe { words.add(index).write_volatile(0xdead_beef) };
+        }
+        kunmap(page);
+        node.__free_page(page);
+        let zeroed = node.alloc_page(GfpFlags::GFP_HIGHUSER | GfpFlags::__GFP_ZERO).unwrap();
+        assert!(core::ptr::eq(zeroed, page), "the hot page is reused");
+        let window = crate::mm::layout::__fix_to_virt(
+            crate::mm::layout::fixed_addresses::FIX_KMAP_BEGIN + km_type::KM_USER0 as usize,
+        );
+        assert!(crate::arch::x86::paging::lookup_address(window).is_none(), "the clearing window is unmapped");
+        let words = kmap_atomic(zeroed, km_type::KM_USER1) as *const u32;
+        // SAFETY: the page is ours and mapped at `words` until kunmap_atomic.
+        let nonzero = (0..1024).filter(|&index| unsafe { words.add(index).read_volatile() } != 0).count();
+        kunmap_atomic(words as usize, km_type::KM_USER1);
+        assert_eq!(nonzero, 0, "every word of the high page reads 0");
+        node.__free_page(zeroed);
+    }
+
+    /// Seed 000's `might_sleep_if(wait)`: a request that may sleep is
+    /// reported in an atomic section or an interrupt handler, with the
+    /// location in `__alloc_pages`, even though memory is plentiful; one
+    /// that may not sleep is not.
+    #[test_case]
+    fn a_request_that_may_sleep_is_reported_in_atomic_context() {
+        use crate::preempt::{last_might_sleep_report, might_sleep_reports, preempt_disable, preempt_enable};
+        let node = node();
+        let reports = might_sleep_reports();
+        node.__free_page(node.alloc_page(GfpFlags::GFP_KERNEL).unwrap());
+        assert_eq!(might_sleep_reports(), reports, "no report where sleeping is fine");
+        preempt_disable();
+        node.__free_page(node.alloc_page(GfpFlags::GFP_ATOMIC).unwrap());
+        assert_eq!(might_sleep_reports(), reports, "GFP_ATOMIC never sleeps");
+        let page = node.alloc_page(GfpFlags::GFP_KERNEL);
+        preempt_enable();
+        node.__free_page(page.expect("plenty of memory"));
+        assert_eq!(might_sleep_reports(), reports + 1);
+        let report = last_might_sleep_report().unwrap();
+        assert_eq!(report.location.file(), file!(), "reported at __alloc_pages");
+        assert!(report.preempt_count.in_atomic());
+        IN_IRQ_DONE.store(false, Ordering::SeqCst);
+        let cookie = request_irq(TIMER_IRQ, gfp_kernel_in_the_tick, "gfp-kernel-in-irq").unwrap();
+        while !IN_IRQ_DONE.load(Ordering::SeqCst) {
+            crate::sched::schedule();
+        }
+        free_irq(cookie);
+        assert_eq!(might_sleep_reports(), reports + 2, "and in an interrupt handler");
+        assert!(last_might_sleep_report().unwrap().preempt_count.in_irq());
+    }
+
+    static IN_IRQ_DONE: AtomicBool = AtomicBool::new(false);
+    static IN_IRQ_GOT_PAGE: AtomicBool = AtomicBool::new(false);
+
+    fn gfp_kernel_in_the_tick(_irq: u32) -> IrqReturn {
+        if !IN_IRQ_DONE.load(Ordering::SeqCst) {
+            let node = node();
+            node.__free_page(node.alloc_page(GfpFlags::GFP_KERNEL).expect("plenty of memory"));
+            IN_IRQ_DONE.store(true, Ordering::SeqCst);
+        }
+        IrqReturn::Handled
+    }
+
+    fn zeroed_high_page_in_the_tick(_irq: u32) -> IrqReturn {
+        if !IN_IRQ_DONE.load(Ordering::SeqCst) {
+            let gfp = GfpFlags::GFP_ATOMIC | GfpFlags::__GFP_HIGHMEM | GfpFlags::__GFP_ZERO;
+            IN_IRQ_GOT_PAGE.store(node().alloc_page(gfp).is_some(), Ordering::SeqCst);
+            IN_IRQ_DONE.store(true, Ordering::SeqCst);
+        }
+        IrqReturn::Handled
+    }
+
+    /// `__GFP_ZERO | __GFP_HIGHMEM` from an interrupt handler is refused
+    /// with a BUG report (2.6.17's check in `prep_zero_page`): clearing a
+    /// high page needs KM_USER0, which this thread holds meanwhile. No page
+    /// is taken; the same request from a thread works.
+    #[test_case]
+    fn a_zeroed_high_page_is_refused_in_interrupt_context() {
+        use crate::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic};
+        let node = node();
+        let mine = node.alloc_page(GfpFlags::GFP_HIGHUSER).unwrap();
+        let before = quiesced_snapshot(node);
+        let bugs = node.nr_gfp_bug_reports();
+        IN_IRQ_DONE.store(false, Ordering::SeqCst);
+        IN_IRQ_GOT_PAGE.store(true, Ordering::SeqCst);
+        let cookie = request_irq(TIMER_IRQ, zeroed_high_page_in_the_tick, "zeroed-highmem-in-irq").unwrap();
+        let held = kmap_atomic(mine, km_type::KM_USER0);
+        while !IN_IRQ_DONE.load(Ordering::SeqCst) {
+            core::hint::spin_loop();
+        }
+        kunmap_atomic(held, km_type::KM_USER0);
+        free_irq(cookie);
+        assert!(!IN_IRQ_GOT_PAGE.load(Ordering::SeqCst), "refused");
+        assert_eq!(node.nr_gfp_bug_reports(), bugs + 1, "with a BUG report");
+        assert_eq!(quiesced_snapshot(node), before, "no page taken");
+        let gfp = GfpFlags::GFP_ATOMIC | GfpFlags::__GFP_HIGHMEM | GfpFlags::__GFP_ZERO;
+        node.__free_page(node.alloc_page(gfp).expect("from a thread the same request works"));
+        assert_eq!(node.nr_gfp_bug_reports(), bugs + 1);
+        node.__free_page(mine);
     }
 
     use crate::xorshift::XorShift32 as XorShift;

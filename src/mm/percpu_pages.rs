@@ -175,13 +175,14 @@ fn pcp_list_index(migratetype: MigrateType) -> usize {
     }
 }
 
-/// The batch size for a zone of `managed_pages` (Linux `zone_batchsize`):
-/// 1/1024 of the zone, at most 512 KiB worth, divided by 4, at least 1,
-/// then `(batch * 1.5)` rounded down to a power of two, minus one. A 16 MiB
-/// zone gets 0 (so `batch` 1 and `high` 0: no list), 112 MiB gets 7, 512
-/// MiB and more get 31.
-pub fn zone_batchsize(managed_pages: usize) -> usize {
-    let batch = (managed_pages / 1024).min(512 * 1024 / PAGE_SIZE) / 4;
+/// The batch size for a zone of `present_pages` (Linux 2.6.24
+/// `zone_batchsize`): 1/1024 of the zone, at most 512 KiB worth, divided by
+/// 4, at least 1, then `(batch * 1.5)` rounded down to a power of two,
+/// minus one (2.6.11 had no rounding and a 256 KiB cap; 2.6.15 brought
+/// both of today's). A 16 MiB zone gets 0 (so `batch` 1 and `high` 0: no
+/// list), 112 MiB gets 7, 512 MiB and more get 31.
+pub fn zone_batchsize(present_pages: usize) -> usize {
+    let batch = (present_pages / 1024).min(512 * 1024 / PAGE_SIZE) / 4;
     let batch = batch.max(1);
     let scaled = batch + batch / 2;
     (1 << (usize::BITS - 1 - scaled.leading_zeros())) - 1
@@ -189,20 +190,29 @@ pub fn zone_batchsize(managed_pages: usize) -> usize {
 
 impl Zone {
     /// Take up to `count` order-0 pages of `migratetype` from the buddy
-    /// allocator onto `list` (Linux `rmqueue_bulk`); the zone lock is held.
-    /// Returns how many were taken. Each page records the list it is on.
+    /// allocator onto `list` (Linux `rmqueue_bulk`, with the `cold` argument
+    /// seed 001 passes: 2.6.31 and later); the zone lock is held. Returns
+    /// how many were taken. Each page records the list it is on.
     ///
-    /// The list is empty when this is called, and the pages are appended in
-    /// the order `__rmqueue` hands them out, which is ascending PFN order
-    /// within each block split: hot allocations then take them in physical
-    /// order (Linux gets the same effect by adding each page after the
-    /// previous one).
+    /// The list is empty when this is called (the per-CPU path refills only
+    /// an empty list), and `__rmqueue` hands the pages out in ascending PFN
+    /// order within each block split. Linux adds each page next to the
+    /// previous one: a hot refill after it (`list_add`), so the pages run
+    /// from the head in ascending order; a cold refill before it
+    /// (`list_add_tail`), so they run from the *tail* in ascending order.
+    /// Either way the end that the request takes from (the head for hot,
+    /// the tail for cold) hands out the pages in physical order, which is
+    /// what 2.6.31's change ("preserve PFN ordering when `__GFP_COLD` is
+    /// set") was for: a device doing DMA into pages allocated one after the
+    /// other gets contiguous memory more often.
     pub(super) fn rmqueue_bulk(
         &mut self,
         count: usize,
         list: &mut PageList,
         migratetype: MigrateType,
+        cold: bool,
     ) -> usize {
+        debug_assert!(list.is_empty(), "rmqueue_bulk refills an empty list");
         let map = self.mem_map();
         let mut taken = 0;
         while taken < count {
@@ -210,7 +220,11 @@ impl Zone {
                 break;
             };
             self.zone_page(pfn).set_freepage_migratetype(migratetype);
-            list.add_tail(pfn, &map);
+            if cold {
+                list.add(pfn, &map);
+            } else {
+                list.add_tail(pfn, &map);
+            }
             taken += 1;
         }
         taken
@@ -253,10 +267,10 @@ impl PgData {
     }
 
     /// Install the real per-CPU list sizes of every zone on every CPU
-    /// (Linux `setup_per_cpu_pageset`), from the zones' `managed_pages`.
+    /// (Linux `setup_per_cpu_pageset`), from the zones' `present_pages`.
     pub fn setup_per_cpu_pageset(&self) {
         for zone_type in ZoneType::ALL {
-            let batch = zone_batchsize(self.zone(zone_type).lock().managed_pages());
+            let batch = zone_batchsize(self.zone(zone_type).lock().present_pages());
             for cpu in 0..NR_CPUS {
                 self.zone_pcp(zone_type, cpu).lock().setup_pageset(batch);
             }
@@ -299,6 +313,7 @@ impl PgData {
                     pcp.batch,
                     &mut pcp.lists[list],
                     migratetype,
+                    cold,
                 );
                 pcp.count += taken;
                 if taken > 0 {
@@ -464,7 +479,7 @@ mod tests {
 
     #[test]
     fn zone_batchsize_follows_linux() {
-        // (managed pages, batch): 16 MiB, 112 MiB, 128 MiB, 512 MiB, 1 GiB.
+        // (present pages, batch): 16 MiB, 112 MiB, 128 MiB, 512 MiB, 1 GiB.
         let cases = [
             (4096, 0),
             (28_672, 7),
@@ -507,7 +522,7 @@ mod kernel_tests {
     fn pageset_sizes_follow_zone_batchsize() {
         let node = node();
         for zone_type in ZoneType::ALL {
-            let batch = zone_batchsize(node.zone(zone_type).lock().managed_pages());
+            let batch = zone_batchsize(node.zone(zone_type).lock().present_pages());
             for cpu in 0..NR_CPUS {
                 let pageset = node.zone_pcp(zone_type, cpu).lock();
                 assert_eq!(

@@ -25,11 +25,10 @@
 //! `pages_min` is for.
 //!
 //! ## Where it sits in boot
-//! `mm_init` registers the page cache's shrinker. kswapd itself needs
-//! kernel threads, which come with the interrupts issue: until then
-//! `wakeup_kswapd` counts the wake-up and calls whatever hook is
-//! registered ([`PgData::set_kswapd_hook`]), so the thread can plug in
-//! without touching the allocator.
+//! `mm_init` registers the page cache's shrinker. kswapd is not a thread
+//! of its own yet: `wakeup_kswapd` counts the wake-up and calls whatever
+//! hook is registered ([`PgData::set_kswapd_hook`]), so the thread can plug
+//! in without touching the allocator.
 //!
 //! ## Linux source
 //! `mm/vmscan.c` (`struct shrinker`, `register_shrinker`, `shrink_slab`,
@@ -45,11 +44,14 @@
 //!   Linux's shape: priorities from `DEF_PRIORITY` (12) down to 0, and at
 //!   priority `p` each shrinker is asked to scan `1/2^p` of its objects
 //!   (at least one), until `SWAP_CLUSTER_MAX` (32) pages are freed.
-//! * The shrinker registry, the kswapd hook and the `current->flags` words
-//!   are Linux globals or per-task; we keep them in the node ([`PgData`]),
-//!   as `totalram_pages`, so that host tests can build independent
-//!   machines. There are no tasks yet: `current->flags` is one word per CPU
-//!   (the interrupts issue's task structure should take it over).
+//! * The shrinker registry and the kswapd hook are Linux globals; we keep
+//!   them in the node ([`PgData`]), as `totalram_pages`, so that host tests
+//!   can build independent machines. `current->flags` is a word per CPU in
+//!   the node that the scheduler saves into the outgoing task and loads
+//!   from the incoming one at every switch, so `PF_MEMALLOC` belongs to the
+//!   task, as in Linux (the host, which has no tasks, has just the word).
+//! * `blk_congestion_wait` waits for time to pass, not for a queue: there
+//!   is no block layer whose writeback could end sooner.
 //! * Registries are fixed arrays (no heap): 8 shrinkers.
 
 use core::sync::atomic::Ordering;
@@ -85,6 +87,29 @@ pub trait Shrinker: Sync {
     /// I/O or filesystem calls must check `__GFP_IO` / `__GFP_FS`.
     fn scan_objects(&self, pgdat: &PgData, nr_to_scan: usize, gfp_mask: GfpFlags) -> usize;
 }
+
+/// How long a failed allocation waits before it reclaims again: seed 000's
+/// `blk_congestion_wait(WRITE, HZ/50)`, 20 ms.
+pub const CONGESTION_WAIT_MS: u64 = 20;
+
+/// Waits [`CONGESTION_WAIT_MS`] for writeback to make progress before
+/// another round of reclaim (Linux 2.6.11 `blk_congestion_wait(WRITE,
+/// HZ/50)` in `drivers/block/ll_rw_blk.c`; later `congestion_wait` in
+/// `mm/backing-dev.c`). Linux sleeps on the queue's congestion wait queue
+/// with a timeout; with no block layer here, the wait is for the time only,
+/// and other threads run meanwhile.
+#[cfg(target_os = "none")]
+pub fn blk_congestion_wait() {
+    let ticks = (CONGESTION_WAIT_MS * crate::time::hz() as u64).div_ceil(1000);
+    let deadline = crate::time::jiffies() + ticks;
+    while crate::time::jiffies() < deadline {
+        crate::sched::schedule();
+    }
+}
+
+/// The host build has no clock to wait on: reclaim just goes again.
+#[cfg(not(target_os = "none"))]
+pub fn blk_congestion_wait() {}
 
 /// The registered shrinkers (Linux `shrinker_list`).
 pub type ShrinkerList = Registry<dyn Shrinker, MAX_SHRINKERS>;
@@ -236,42 +261,23 @@ impl PgData {
 mod tests {
     use super::super::bootmem::free_all_bootmem;
     use super::super::mmzone::test_support::node;
-    use super::super::page_alloc::should_alloc_retry;
+    use super::super::page_alloc::do_retry;
     use super::super::page_cache::PageCache;
     use super::super::pfn_phys;
     use super::*;
 
+    /// Seed 000's `do_retry`: (order <= 3 or `__GFP_REPEAT`) or
+    /// `__GFP_NOFAIL`, and never with `__GFP_NORETRY`.
     #[test]
-    fn retry_rules_follow_linux() {
+    fn retry_rules_follow_seed_000() {
         let kernel = GfpFlags::GFP_KERNEL;
-        assert!(should_alloc_retry(kernel, 3, 1, 1));
-        assert!(
-            !should_alloc_retry(kernel, 4, 1, 1),
-            "costly orders are not retried"
-        );
-        assert!(
-            !should_alloc_retry(kernel, 0, 0, 0),
-            "no progress, no retry"
-        );
-        assert!(!should_alloc_retry(
-            kernel | GfpFlags::__GFP_NORETRY,
-            0,
-            5,
-            5
-        ));
-        assert!(should_alloc_retry(kernel | GfpFlags::__GFP_NOFAIL, 9, 0, 0));
-        assert!(should_alloc_retry(
-            kernel | GfpFlags::__GFP_REPEAT,
-            5,
-            1,
-            31
-        ));
-        assert!(!should_alloc_retry(
-            kernel | GfpFlags::__GFP_REPEAT,
-            5,
-            1,
-            32
-        ));
+        assert!(do_retry(kernel, 0));
+        assert!(do_retry(kernel, 3));
+        assert!(!do_retry(kernel, 4), "costly orders are not retried");
+        assert!(do_retry(kernel | GfpFlags::__GFP_REPEAT, 9), "unless asked to");
+        assert!(do_retry(kernel | GfpFlags::__GFP_NOFAIL, 9));
+        assert!(!do_retry(kernel | GfpFlags::__GFP_NORETRY, 0));
+        assert!(!do_retry(kernel | GfpFlags::__GFP_NORETRY | GfpFlags::__GFP_REPEAT, 0), "NORETRY wins over REPEAT");
     }
 
     #[test]

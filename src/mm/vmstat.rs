@@ -162,8 +162,9 @@ impl VmEvents {
 
 impl PgData {
     /// Count `delta` `item`s in `zone_type` from anywhere but under a zone
-    /// lock (Linux `__count_zone_vm_events`): into this CPU's pageset, with
-    /// interrupts off.
+    /// lock (Linux `__count_zone_vm_events`, seed 001): into this CPU's
+    /// pageset, with interrupts off.
+    #[doc(alias = "__count_zone_vm_events")]
     pub fn count_zone_vm_events(&self, zone_type: ZoneType, item: VmEventItem, delta: usize) {
         let flags = local_irq_save();
         self.zone_pcp(zone_type, smp_processor_id())

@@ -77,6 +77,13 @@ pub use task::{TASK_DEAD, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Task, TaskState, T
 #[cfg(target_os = "none")]
 pub use wait::{WaitQueueEntry, WaitQueueHead};
 
+/// The host build of the memory code has no scheduler: nobody is waiting
+/// for the CPU, so `cond_resched` never yields.
+#[cfg(not(target_os = "none"))]
+pub fn cond_resched() -> bool {
+    false
+}
+
 /// Task slots: the most threads that can exist at once, idle threads
 /// included (Linux has no fixed limit; `pid_max` bounds the pids).
 pub const NR_TASKS: usize = 32;

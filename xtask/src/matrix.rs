@@ -72,7 +72,10 @@ pub const RAM_INDEPENDENT_TESTS: &[&str] = &[
     "kernel::arch::x86::serial::",
     "kernel::arch::x86::time::",
     "kernel::cmdline::",
+    "kernel::mm::page_alloc::kernel_tests::a_request_that_may_sleep_is_reported_in_atomic_context",
+    "kernel::mm::page_alloc::kernel_tests::a_zeroed_high_page_is_refused_in_interrupt_context",
     "kernel::mm::registry::",
+    "kernel::mm::vmalloc::kernel_tests::overrunning_an_area_faults_in_its_guard_page",
     "kernel::mm::vmalloc::tests::",
     "kernel::percpu::",
     "kernel::preempt::",
@@ -210,6 +213,7 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
                 "harness_selftest::panicking_test",
                 "harness_selftest::panic_in_a_kernel_thread",
                 "harness_selftest::panic_in_an_interrupt_handler",
+                "harness_selftest::leaves_interrupts_disabled",
             ],
             skipped: &["harness_selftest::skipping_test"],
             passed_at_least: &[
@@ -638,28 +642,30 @@ mod tests {
         "harness_selftest::runs_after_panic",
         "harness_selftest::panic_in_a_kernel_thread",
         "harness_selftest::panic_in_an_interrupt_handler",
+        "harness_selftest::leaves_interrupts_disabled",
         "harness_selftest::runs_after_thread_and_interrupt_panics",
     ];
 
     #[test]
     fn harness_selftest_as_expected() {
         let boot1 = ktap(
-            9,
+            10,
             &[
                 ("harness_selftest::passing_test", "ok"),
                 ("harness_selftest::deliberately_failing", "not ok"),
                 ("harness_selftest::should_panic_test", "ok"),
             ],
         );
-        let boot2 = "KTAP version 1\n1..6\n# running harness_selftest::skipping_test\n\
+        let boot2 = "KTAP version 1\n1..7\n# running harness_selftest::skipping_test\n\
                      ok 1 harness_selftest::skipping_test # SKIP this test skips itself\n\
                      # running harness_selftest::panicking_test\nnot ok 2 harness_selftest::panicking_test\n";
         let boot3 = ktap(
-            4,
+            5,
             &[("harness_selftest::runs_after_panic", "ok"), ("harness_selftest::panic_in_a_kernel_thread", "not ok")],
         );
-        let boot4 = ktap(2, &[("harness_selftest::panic_in_an_interrupt_handler", "not ok")]);
-        let boot5 = ktap(1, &[("harness_selftest::runs_after_thread_and_interrupt_panics", "ok")])
+        let boot4 = ktap(3, &[("harness_selftest::panic_in_an_interrupt_handler", "not ok")]);
+        let boot5 = ktap(2, &[("harness_selftest::leaves_interrupts_disabled", "not ok")]);
+        let boot6 = ktap(1, &[("harness_selftest::runs_after_thread_and_interrupt_panics", "ok")])
             + "# Totals: pass:1 fail:0 skip:0 total:1\n";
         let run = run_of(
             &[
@@ -667,7 +673,8 @@ mod tests {
                 (boot2, GuestExit::RestartNeeded),
                 (&boot3, GuestExit::RestartNeeded),
                 (&boot4, GuestExit::RestartNeeded),
-                (&boot5, GuestExit::Success),
+                (&boot5, GuestExit::RestartNeeded),
+                (&boot6, GuestExit::Success),
             ],
             SELFTEST_TESTS,
             true,
@@ -696,6 +703,7 @@ mod tests {
                 "harness_selftest::panicking_test should fail, but it passed",
                 "harness_selftest::panic_in_a_kernel_thread should fail, but it never reported a result",
                 "harness_selftest::panic_in_an_interrupt_handler should fail, but it never reported a result",
+                "harness_selftest::leaves_interrupts_disabled should fail, but it never reported a result",
                 "harness_selftest::skipping_test should skip, but it passed",
                 "harness_selftest::passing_test should pass, but it failed",
                 "harness_selftest::should_panic_test should pass, but it never reported a result",

@@ -84,16 +84,23 @@ pub const PAGE_KERNEL_LARGE: PageFlags = PAGE_KERNEL.union(PageFlags::_PAGE_PSE)
 pub struct Entry(pub u32);
 
 impl Entry {
-    /// The empty entry (Linux `pte_none`/`pmd_none` test against it).
+    /// The empty entry.
     pub const NONE: Entry = Entry(0);
 
-    /// Builds an entry for physical address `paddr` (Linux `pfn_pte`, `__pmd`).
+    /// Builds an entry for physical address `paddr` (Linux `pfn_pte`,
+    /// `__pmd`; `mk_pte(page, prot)` is this with the page's address).
+    #[doc(alias = "mk_pte")]
     pub const fn new(paddr: u64, flags: PageFlags) -> Entry {
         Entry(paddr as u32 | flags.bits())
     }
     /// Flag bits of the entry.
     pub fn flags(self) -> PageFlags {
         PageFlags::from_bits_truncate(self.0)
+    }
+    /// Whether the entry is empty: no frame, no flags (Linux `pte_none`).
+    #[doc(alias = "pte_none")]
+    pub fn is_none(self) -> bool {
+        self == Entry::NONE
     }
     /// Whether the entry maps something (Linux `pte_present`).
     pub fn is_present(self) -> bool {
@@ -151,7 +158,9 @@ fn read_entry(table: usize, index: usize) -> Entry {
     Entry(unsafe { (table as *const u32).add(index).read_volatile() })
 }
 
-/// Writes entry `index` of the table at virtual address `table`.
+/// Writes entry `index` of the table at virtual address `table` (Linux
+/// `set_pte`, which takes a pointer to the entry instead).
+#[doc(alias = "set_pte")]
 fn write_entry(table: usize, index: usize, entry: Entry) {
     debug_assert!(index < 1024 && table % PAGE_SIZE == 0 && table >= PAGE_OFFSET);
     // SAFETY: as in `read_entry`; the tables belong to the kernel and only
@@ -162,6 +171,13 @@ fn write_entry(table: usize, index: usize, entry: Entry) {
 /// Virtual address of the kernel page directory.
 pub fn swapper_pg_dir_vaddr() -> usize {
     swapper_pg_dir.0.get() as usize
+}
+
+/// The entry of `swapper_pg_dir` that covers `vaddr` (Linux
+/// `*pgd_offset_k(vaddr)`; without PAE the pmd level is folded into it).
+#[doc(alias = "pgd_offset_k")]
+pub fn kernel_pde(vaddr: usize) -> Entry {
+    read_entry(swapper_pg_dir_vaddr(), pgd_index(vaddr))
 }
 
 /// Source of zeroed, direct-mapped pages for page tables: memblock during

@@ -140,11 +140,13 @@ fn repeated_kmap_of_a_page_reuses_its_slot_and_unbalanced_kunmap_is_reported() {
     kunmap(page);
     assert_eq!(pkmap_stats().kunmap_bugs, bugs + 1, "the extra kunmap is reported");
     assert_eq!(pkmap_count_of(first), 1, "and changes nothing");
+    assert!(crate::arch::x86::irqflags::irqs_enabled(), "not even the interrupt flag");
     flush_all_zero_pkmaps();
     assert_eq!(pkmap_count_of(first), 0);
     assert_eq!(page_address(page), None);
     kunmap(page);
     assert_eq!(pkmap_stats().kunmap_bugs, bugs + 2, "kunmap of a page that is not kmapped");
+    assert!(crate::arch::x86::irqflags::irqs_enabled());
     node().__free_page(page);
 }
 
