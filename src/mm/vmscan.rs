@@ -90,7 +90,7 @@ pub trait Shrinker: Sync {
 
 /// How long a failed allocation waits before it reclaims again: seed 000's
 /// `blk_congestion_wait(WRITE, HZ/50)`, 20 ms.
-pub const CONGESTION_WAIT_MS: u64 = 20;
+pub const CONGESTION_WAIT_MS: u32 = 20;
 
 /// Waits [`CONGESTION_WAIT_MS`] for writeback to make progress before
 /// another round of reclaim (Linux 2.6.11 `blk_congestion_wait(WRITE,
@@ -100,8 +100,7 @@ pub const CONGESTION_WAIT_MS: u64 = 20;
 /// and other threads run meanwhile.
 #[cfg(target_os = "none")]
 pub fn blk_congestion_wait() {
-    let ticks = (CONGESTION_WAIT_MS * crate::time::hz() as u64).div_ceil(1000);
-    let deadline = crate::time::jiffies() + ticks;
+    let deadline = crate::time::jiffies() + crate::time::msecs_to_jiffies(CONGESTION_WAIT_MS);
     while crate::time::jiffies() < deadline {
         crate::sched::schedule();
     }
@@ -377,11 +376,19 @@ mod kernel_tests {
             events(VmEventItem::PgSteal),
         );
         // Each round of reclaim frees 32 cache pages; the request (order 0,
-        // so retried) succeeds once more than pages_min are free.
+        // so retried) succeeds once more than pages_min are free. Between
+        // rounds it waits HZ/50 (seed 000's blk_congestion_wait).
+        let start = crate::time::jiffies();
         let page = node
             .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &only(ZoneType::Normal))
             .expect("reclaim made room");
         let rounds = min / SWAP_CLUSTER_MAX + 1;
+        let wait_ticks = crate::time::msecs_to_jiffies(CONGESTION_WAIT_MS);
+        assert!(
+            crate::time::jiffies() - start >= (rounds as u64 - 1) * wait_ticks,
+            "{} ticks for {rounds} rounds: a wait of {wait_ticks} ticks before each retry",
+            crate::time::jiffies() - start
+        );
         assert_eq!(events(VmEventItem::AllocStall) - stalls, rounds);
         assert_eq!(
             events(VmEventItem::PgSteal) - steals,
