@@ -16,6 +16,7 @@
 //! | `mem=SIZE` | use no RAM at or above physical address SIZE (K/M/G suffixes, Linux `memparse`) |
 //! | `nopse` | build the direct map with 4 KiB pages even if the CPU has 4 MiB pages |
 //! | `hz=N` | timer interrupts per second, 19..=1000 (default 100; Linux fixes it at build time with `CONFIG_HZ`) |
+//! | `initial_jiffies=N` | start the tick counter at N (decimal or 0x hex; default five minutes before the 32-bit `jiffies` wraps, Linux `INITIAL_JIFFIES`) |
 //! | `test=FILTER` | run only the in-kernel tests whose path contains FILTER |
 //! | `test_resume=PATH` | skip the tests up to and including PATH (xtask uses it after a test ended a boot) |
 //! | `test_exclude=P1,P2` | leave out the in-kernel tests whose path starts with one of the comma-separated prefixes (xtask runs the tests that do not depend on the RAM size at one size only) |
@@ -33,6 +34,9 @@ pub struct KernelParams<'a> {
     pub nopse: bool,
     /// Tick rate (`hz=`); `None` keeps `time::DEFAULT_HZ`.
     pub hz: Option<u32>,
+    /// Where the 32-bit `jiffies` starts (`initial_jiffies=`); `None` keeps
+    /// `time::INITIAL_JIFFIES`.
+    pub initial_jiffies: Option<u32>,
     /// Substring filter for the in-kernel tests (`test=`).
     pub test_filter: Option<&'a str>,
     /// Resume the tests after this one (`test_resume=`).
@@ -94,13 +98,17 @@ pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) 
                 Ok(hz) if HZ_RANGE.contains(&hz) => params.hz = Some(hz),
                 _ => warn(malformed("a tick rate from 19 to 1000")),
             },
+            ("initial_jiffies", Some(value)) => match memparse(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(start) => params.initial_jiffies = Some(start),
+                None => warn(malformed("a tick count below 2^32")),
+            },
             ("test", Some(filter)) if !filter.is_empty() => params.test_filter = Some(filter),
             ("test_resume", Some(path)) if !path.is_empty() => params.test_resume = Some(path),
             ("test_exclude", Some(prefixes)) if !prefixes.split(',').any(str::is_empty) => {
                 params.test_exclude = Some(prefixes)
             }
             ("test_exclude", Some(_)) => warn(malformed("a comma-separated list of test path prefixes")),
-            ("loglevel" | "mem" | "hz" | "test" | "test_resume" | "test_exclude", _) => warn(malformed("given (key=value expected)")),
+            ("loglevel" | "mem" | "hz" | "initial_jiffies" | "test" | "test_resume" | "test_exclude", _) => warn(malformed("given (key=value expected)")),
             ("nopse", Some(_)) => warn(malformed("expected (nopse takes no value)")),
             _ => warn(ParamWarning::Unknown(word)),
         }
@@ -148,7 +156,7 @@ mod tests {
     #[cfg_attr(target_os = "none", test_case)]
     #[cfg_attr(not(target_os = "none"), test)]
     fn good_input() {
-        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 test=mm::buddy test_resume=a::b test_exclude=k::x,k::y  ");
+        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 initial_jiffies=0xfffffe00 test=mm::buddy test_resume=a::b test_exclude=k::x,k::y  ");
         assert_eq!(warnings.count, 0);
         assert_eq!(
             params,
@@ -157,6 +165,7 @@ mod tests {
                 mem: Some(512 << 20),
                 nopse: true,
                 hz: Some(250),
+                initial_jiffies: Some(0xffff_fe00),
                 test_filter: Some("mm::buddy"),
                 test_resume: Some("a::b"),
                 test_exclude: Some("k::x,k::y"),
@@ -176,6 +185,13 @@ mod tests {
         assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "loglevel", value: "9", expected: "a log level from 0 to 8" }));
         assert_eq!(warnings.list[2], Some(ParamWarning::Unknown("bogus=1")));
         assert_eq!(warnings.list[6], Some(ParamWarning::Unknown("quiet")));
+        let (params, warnings) = parse("initial_jiffies=0x100000000 initial_jiffies=soon");
+        assert_eq!(params.initial_jiffies, None);
+        assert_eq!(warnings.count, 2);
+        assert_eq!(
+            warnings.list[0],
+            Some(ParamWarning::Malformed { key: "initial_jiffies", value: "0x100000000", expected: "a tick count below 2^32" })
+        );
         let (params, warnings) = parse("test_exclude=a,,b test_exclude=, test_exclude");
         assert_eq!(params.test_exclude, None, "an empty prefix would exclude every test");
         assert_eq!(warnings.count, 3);

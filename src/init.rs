@@ -43,7 +43,8 @@ pub fn start_kernel(handoff: BootHandoff) -> ! {
     crate::mm::init::mm_init();
     crate::sched::sched_init();
     irq::init_IRQ();
-    time::time_init(kernel_params().hz.unwrap_or(crate::time::DEFAULT_HZ));
+    time::time_init(kernel_params().hz.unwrap_or(crate::time::DEFAULT_HZ), kernel_params().initial_jiffies);
+    crate::timer::init_timers();
     serial::serial8250_startup();
     irqflags::local_irq_enable();
     rest_init()
@@ -61,6 +62,11 @@ fn rest_init() -> ! {
 /// The body of the `kernel_init` thread.
 fn run_kernel_init() -> i32 {
     crate::preempt::set_system_running();
+    // The daemons of the boot (Linux: `spawn_ksoftirqd`, an early initcall,
+    // and `kswapd_init`, a module_init). Their handles are dropped: they
+    // never exit.
+    let _ = crate::softirq::spawn_ksoftirqd();
+    let _ = crate::mm::kswapd::kswapd_init();
     // SAFETY: every kernel image links exactly one `kernel_init` (see
     // src/main.rs, the test kernels in tests/, and the library's own test
     // kernel in lib.rs).

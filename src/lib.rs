@@ -30,12 +30,17 @@
 
 pub mod arch;
 pub mod cmdline;
+pub mod fixed_text;
 pub mod mm;
 pub mod percpu;
 pub mod preempt;
 pub mod sched;
+#[cfg(target_os = "none")]
+pub mod softirq;
 pub mod spinlock;
 pub mod time;
+#[cfg(any(target_os = "none", test))]
+pub mod timer;
 pub mod xorshift;
 
 #[cfg(target_os = "none")]

@@ -7,7 +7,8 @@
 //! * allocates one block per zone and order class, writes and reads every
 //!   page back through `kmap`, and checks everything merged back afterwards;
 //! * measures the tick, runs a second thread that sleeps until the timer
-//!   interrupt wakes it, and prints the interrupt counts.
+//!   interrupt wakes it, sleeps 20 ms on a kernel timer, and prints the
+//!   interrupt and softirq counts and the pending timers.
 #![no_std]
 #![no_main]
 
@@ -61,7 +62,12 @@ fn timer_and_threads_self_check() {
     let code = kthread_join(sleeper);
     free_irq(hook);
     log::info!("self-check: a kernel thread slept until the timer interrupt woke it (exit code {code}); {} context switches", nr_context_switches());
+    let start = kernel::time::jiffies();
+    kernel::timer::msleep(20);
+    log::info!("self-check: msleep(20) slept {} ticks at HZ={}", kernel::time::jiffies() - start, kernel::time::hz());
     show_interrupts();
+    kernel::softirq::show_softirqs();
+    kernel::timer::show_timer_list();
 }
 
 /// Allocates an order-0 and an order-3 block in each GFP class, fills every

@@ -236,10 +236,10 @@ pub fn irq_enter() {
     add_preempt_count(HARDIRQ_OFFSET);
 }
 
-/// Leaves hardirq context (Linux `irq_exit`; Linux would now run pending
-/// softirqs, which this kernel does not have).  Does not reschedule: the
-/// interrupt return path decides that (`do_IRQ`).
-pub fn irq_exit() {
+/// Leaves hardirq context, the counter only (Linux `__irq_exit`); the
+/// full `irq_exit`, which then runs pending softirqs, is in `softirq.rs`.
+/// Does not reschedule: the interrupt return path decides that (`do_IRQ`).
+pub fn __irq_exit() {
     sub_preempt_count(HARDIRQ_OFFSET);
 }
 

@@ -52,6 +52,7 @@ use crate::arch::x86::qemu::{QemuExitCode, exit_qemu};
 use crate::arch::x86::serial;
 use crate::spinlock::SpinLockIrq;
 use crate::println;
+use crate::fixed_text::FixedText;
 use core::fmt::{self, Write};
 
 /// Something the harness can run.
@@ -296,37 +297,6 @@ pub fn test_panicked(message: &fmt::Arguments) {
     };
     report(&current, outcome);
     exit_qemu(QemuExitCode::Restart)
-}
-
-/// A fixed-capacity string (no heap here) that silently truncates.
-pub struct FixedText<const N: usize> {
-    bytes: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> FixedText<N> {
-    pub const fn new() -> Self {
-        Self { bytes: [0; N], len: 0 }
-    }
-    pub fn as_str(&self) -> &str {
-        // Truncation in write_str keeps whole characters, so this is valid.
-        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("<invalid utf-8>")
-    }
-}
-
-impl<const N: usize> Write for FixedText<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            let mut buf = [0; 4];
-            let encoded = c.encode_utf8(&mut buf).as_bytes();
-            if self.len + encoded.len() > N {
-                break;
-            }
-            self.bytes[self.len..self.len + encoded.len()].copy_from_slice(encoded);
-            self.len += encoded.len();
-        }
-        Ok(())
-    }
 }
 
 /// Defines `kernel_init` for a test kernel in `tests/`: boot, then run the

@@ -36,6 +36,26 @@ pub fn populated(zone_type: ZoneType) -> bool {
     node().zone(zone_type).lock().is_populated()
 }
 
+/// While it lives, kswapd is not woken (for tests that count reclaim
+/// exactly); made when kswapd has finished any run in progress.
+pub struct KswapdOff(Option<super::vmscan::KswapdHook>);
+
+impl KswapdOff {
+    pub fn new() -> KswapdOff {
+        let saved = node().set_kswapd_hook(None);
+        while !super::kswapd::kswapd_idle() {
+            crate::sched::schedule();
+        }
+        KswapdOff(saved)
+    }
+}
+
+impl Drop for KswapdOff {
+    fn drop(&mut self) {
+        node().set_kswapd_hook(self.0);
+    }
+}
+
 /// Blocks a test holds.
 pub struct Held {
     blocks: PageList,

@@ -39,6 +39,7 @@
 //! | `percpu_pages.rs`| `mm/page_alloc.c`, `mmzone.h`          | per-CPU page lists (hot/cold, refill, spill, drain) |
 //! | `registry.rs`| (`shrinker_list`, notifier chains) | fixed-capacity lists of registered objects |
 //! | `vmscan.rs`   | `mm/vmscan.c`                             | shrinkers, direct reclaim, kswapd wake-ups, `PF_MEMALLOC` |
+//! | `kswapd.rs`   | `mm/vmscan.c`                             | the `kswapd0` thread: sleeps on `kswapd_wait`, runs `balance_pgdat` (kernel only) |
 //! | `page_cache.rs`| `mm/filemap.c`, `mm/swap.c`              | a reclaimable cache of clean pages |
 //! | `oom_kill.rs` | `mm/oom_kill.c`                           | `out_of_memory`, `show_free_areas` |
 //! | `vmstat.rs`   | `mm/vmstat.c`                             | counters, `/proc/zoneinfo`, `/proc/vmstat`, `/proc/pagetypeinfo` |
@@ -85,6 +86,8 @@ pub mod watermark;
 pub mod percpu_pages;
 pub mod registry;
 pub mod vmscan;
+#[cfg(target_os = "none")]
+pub mod kswapd;
 pub mod page_cache;
 pub mod oom_kill;
 pub mod vmstat;
@@ -98,4 +101,4 @@ pub mod direct_map;
 #[cfg(target_os = "none")]
 pub mod init;
 #[cfg(all(test, target_os = "none"))]
-mod kernel_test_support;
+pub(crate) mod kernel_test_support;

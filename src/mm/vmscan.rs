@@ -92,18 +92,15 @@ pub trait Shrinker: Sync {
 /// `blk_congestion_wait(WRITE, HZ/50)`, 20 ms.
 pub const CONGESTION_WAIT_MS: u32 = 20;
 
-/// Waits [`CONGESTION_WAIT_MS`] for writeback to make progress before
+/// Sleeps [`CONGESTION_WAIT_MS`] for writeback to make progress before
 /// another round of reclaim (Linux 2.6.11 `blk_congestion_wait(WRITE,
 /// HZ/50)` in `drivers/block/ll_rw_blk.c`; later `congestion_wait` in
 /// `mm/backing-dev.c`). Linux sleeps on the queue's congestion wait queue
-/// with a timeout; with no block layer here, the wait is for the time only,
-/// and other threads run meanwhile.
+/// with a timeout; with no block layer here the sleep always lasts its
+/// time (`schedule_timeout`), and kswapd and other threads run meanwhile.
 #[cfg(target_os = "none")]
 pub fn blk_congestion_wait() {
-    let deadline = crate::time::jiffies() + crate::time::msecs_to_jiffies(CONGESTION_WAIT_MS);
-    while crate::time::jiffies() < deadline {
-        crate::sched::schedule();
-    }
+    crate::timer::schedule_timeout_uninterruptible(crate::time::msecs_to_jiffies(CONGESTION_WAIT_MS) as i64);
 }
 
 /// The host build has no clock to wait on: reclaim just goes again.
@@ -124,6 +121,9 @@ bitflags! {
         /// This code is freeing memory: it may use every free page and
         /// must not recurse into reclaim.
         const PF_MEMALLOC = 0x0000_0800;
+        /// This task is kswapd (Linux `PF_KSWAPD`): reclaim it does is
+        /// background reclaim, counted as such.
+        const PF_KSWAPD = 0x0004_0000;
     }
 }
 
@@ -166,28 +166,66 @@ impl PgData {
         if let Some(&preferred) = zonelist.zones().first() {
             self.count_zone_vm_events(preferred, VmEventItem::AllocStall, 1);
         }
+        let nr_reclaimed = self.shrink_slab(gfp_mask, SWAP_CLUSTER_MAX);
+        log::debug!(
+            "try_to_free_pages: order {order}, mode {:#x}: {nr_reclaimed} pages",
+            gfp_mask.bits()
+        );
+        nr_reclaimed
+    }
+
+    /// Ask the shrinkers for up to `nr_wanted` pages (Linux `shrink_slab`
+    /// in the priority loop of `do_try_to_free_pages` / `balance_pgdat`):
+    /// see [`PgData::try_to_free_pages`]. Returns the pages freed.
+    fn shrink_slab(&self, gfp_mask: GfpFlags, nr_wanted: usize) -> usize {
         let shrinkers = self.shrinkers.lock().snapshot();
         let mut nr_reclaimed = 0;
         for priority in (0..=DEF_PRIORITY).rev() {
             for shrinker in shrinkers.iter().flatten() {
-                if nr_reclaimed >= SWAP_CLUSTER_MAX {
+                if nr_reclaimed >= nr_wanted {
                     return nr_reclaimed;
                 }
                 let count = shrinker.count_objects();
                 if count == 0 {
                     continue;
                 }
-                let nr_to_scan = (count >> priority)
-                    .max(1)
-                    .min(SWAP_CLUSTER_MAX - nr_reclaimed);
+                let nr_to_scan = (count >> priority).max(1).min(nr_wanted - nr_reclaimed);
                 nr_reclaimed += shrinker.scan_objects(self, nr_to_scan, gfp_mask);
             }
         }
-        log::debug!(
-            "try_to_free_pages: order {order}, mode {:#x}: {nr_reclaimed} pages",
-            gfp_mask.bits()
-        );
         nr_reclaimed
+    }
+
+    /// kswapd's work (Linux 2.6.11 `balance_pgdat`): reclaim until every
+    /// populated zone has `pages_high` free pages (for an order-`order`
+    /// block, as `zone_watermark_ok` counts), or until a round frees
+    /// nothing. Each round asks the shrinkers for `SWAP_CLUSTER_MAX` pages
+    /// (`GFP_KERNEL`: kswapd may do I/O and call filesystems) and counts a
+    /// `pageoutrun` and the pages as `kswapd_steal` on the lowest zone that
+    /// was short. Returns the pages freed.
+    ///
+    /// Linux scans each short zone's LRU lists at falling priorities and
+    /// the slab caches once per round; our only source is the shrinkers,
+    /// which are not per zone, so a round frees from wherever the caches
+    /// hold pages.
+    pub fn balance_pgdat(&self, order: usize) -> usize {
+        let mut total = 0;
+        loop {
+            let short = ZoneType::ALL.into_iter().find(|&zone_type| {
+                let zone = self.zone(zone_type).lock();
+                zone.is_populated()
+                    && !zone.zone_watermark_ok(order, zone.pages_high(), zone_type, AllocFlags::empty())
+            });
+            let Some(zone_type) = short else { break };
+            self.count_zone_vm_events(zone_type, VmEventItem::PageOutRun, 1);
+            let freed = self.shrink_slab(GfpFlags::GFP_KERNEL, SWAP_CLUSTER_MAX);
+            if freed == 0 {
+                break;
+            }
+            self.count_zone_vm_events(zone_type, VmEventItem::KswapdSteal, freed);
+            total += freed;
+        }
+        total
     }
 
     /// Memory in `zone_type` is short for an order-`order` allocation: wake
@@ -217,11 +255,13 @@ impl PgData {
     }
 
     /// Register the background reclaimer [`PgData::wakeup_kswapd`] calls
-    /// (`None` removes it). The interrupts issue's kswapd thread registers
-    /// its waker here.
-    pub fn set_kswapd_hook(&self, hook: Option<KswapdHook>) {
-        *self.kswapd_hook.lock() = hook;
+    /// (`None` removes it) and return the one it replaces. The kswapd
+    /// thread registers its waker here (`mm/kswapd.rs`); a test that needs
+    /// exact reclaim counts takes it away for its duration.
+    pub fn set_kswapd_hook(&self, hook: Option<KswapdHook>) -> Option<KswapdHook> {
+        core::mem::replace(&mut *self.kswapd_hook.lock(), hook)
     }
+
 
     /// `current->flags` of the code running on this CPU.
     pub fn current_flags(&self) -> TaskFlags {
@@ -331,7 +371,7 @@ mod tests {
 mod kernel_tests {
     use super::*;
     use crate::mm::init::node;
-    use crate::mm::kernel_test_support::{Held, only, quiesced_snapshot};
+    use crate::mm::kernel_test_support::{Held, KswapdOff, only, quiesced_snapshot};
     use crate::mm::page_cache::PAGE_CACHE;
 
     /// Fill the kernel's page cache with `nr` pages of Normal, exhaust
@@ -366,6 +406,7 @@ mod kernel_tests {
 
     #[test_case]
     fn reclaim_frees_cache_pages_that_satisfy_the_retry() {
+        let _kswapd = KswapdOff::new();
         let node = node();
         let before = quiesced_snapshot(node);
         let min = node.zone(ZoneType::Normal).lock().pages_min();
@@ -379,9 +420,11 @@ mod kernel_tests {
         // so retried) succeeds once more than pages_min are free. Between
         // rounds it waits HZ/50 (seed 000's blk_congestion_wait).
         let start = crate::time::jiffies();
+        let switches = crate::sched::nr_context_switches();
         let page = node
             .__alloc_pages(GfpFlags::GFP_KERNEL, 0, &only(ZoneType::Normal))
             .expect("reclaim made room");
+        let switches = crate::sched::nr_context_switches() - switches;
         let rounds = min / SWAP_CLUSTER_MAX + 1;
         let wait_ticks = crate::time::msecs_to_jiffies(CONGESTION_WAIT_MS);
         assert!(
@@ -389,6 +432,7 @@ mod kernel_tests {
             "{} ticks for {rounds} rounds: a wait of {wait_ticks} ticks before each retry",
             crate::time::jiffies() - start
         );
+        assert!(switches >= rounds as u64 - 1, "it slept (another task ran) before each retry: {switches} switches");
         assert_eq!(events(VmEventItem::AllocStall) - stalls, rounds);
         assert_eq!(
             events(VmEventItem::PgSteal) - steals,
@@ -405,6 +449,7 @@ mod kernel_tests {
 
     #[test_case]
     fn noretry_gives_up_after_one_round_and_nofail_keeps_reclaiming() {
+        let _kswapd = KswapdOff::new();
         let node = node();
         let before = quiesced_snapshot(node);
         let min = node.zone(ZoneType::Normal).lock().pages_min();
@@ -443,5 +488,62 @@ mod kernel_tests {
         assert_eq!(PAGE_CACHE.nr_pages(), nr - (rounds + 2) * SWAP_CLUSTER_MAX);
         node.__free_pages(page, 4);
         cleanup(held, before);
+    }
+
+    /// Memory pressure from this thread takes Normal below `pages_low`;
+    /// the allocation that goes below wakes kswapd, which brings the zone
+    /// back above `pages_high` by shrinking the page cache, and the
+    /// counters agree: `kswapd_wakeup`, `pageoutrun` (one per round of 32
+    /// pages), `kswapd_steal` = `pgsteal` = what the cache lost.
+    #[test_case]
+    fn kswapd_brings_a_zone_below_pages_low_back_above_pages_high() {
+        let node = node();
+        let before = quiesced_snapshot(node);
+        let (low, high) = {
+            let zone = node.zone(ZoneType::Normal).lock();
+            (zone.pages_low(), zone.pages_high())
+        };
+        let kswapd_off = KswapdOff::new();
+        node.setup_pagelist_highmark(ZoneType::Normal, 0);
+        let nr_cache = 2 * high + 256;
+        for index in 0..nr_cache {
+            let page = PAGE_CACHE.page_cache_alloc(node, GfpFlags::GFP_KERNEL, index as u32).unwrap();
+            assert_eq!(page.page_zonenum(), ZoneType::Normal);
+        }
+        let zonelist = only(ZoneType::Normal);
+        let gfp = GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY;
+        let free = || node.zone(ZoneType::Normal).lock().free_pages();
+        let mut held = Held::new();
+        for order in (0..crate::mm::MAX_ORDER).rev() {
+            while free() > low + (1 << order) && held.alloc(gfp, order, &zonelist).is_some() {}
+        }
+        drop(kswapd_off);
+        let runs = crate::mm::kswapd::kswapd_runs();
+        let counts = || [VmEventItem::KswapdWakeup, VmEventItem::PageOutRun, VmEventItem::KswapdSteal, VmEventItem::PgSteal]
+            .map(|item| node.global_vm_event(item));
+        let counts_before = counts();
+        let cache_before = PAGE_CACHE.nr_pages();
+        // Allocate until one finds the zone at or below pages_low and wakes
+        // kswapd (a page or two more).
+        while node.global_vm_event(VmEventItem::KswapdWakeup) == counts_before[0] {
+            held.alloc(gfp, 0, &zonelist).expect("above pages_min");
+            assert!(free() + 2 >= low, "within two pages of pages_low");
+        }
+        let deadline = crate::time::jiffies() + 2 * crate::time::hz() as u64;
+        while crate::mm::kswapd::kswapd_runs() == runs && crate::time::jiffies() < deadline {
+            crate::timer::msleep(10);
+        }
+        assert!(crate::mm::kswapd::kswapd_runs() > runs, "kswapd ran");
+        let after = counts();
+        let [wakeups, rounds, stolen, pgsteal] = core::array::from_fn(|i| after[i] - counts_before[i]);
+        assert!(free() > high, "Normal is above pages_high again: {} free, high {high}", free());
+        assert!(wakeups >= 1);
+        assert!(stolen > 0 && pgsteal == stolen, "kswapd_steal {stolen} = pgsteal {pgsteal}");
+        assert_eq!(PAGE_CACHE.nr_pages(), cache_before - stolen, "the cache shrank by exactly what kswapd freed");
+        assert_eq!(rounds * SWAP_CLUSTER_MAX, stolen, "one pageoutrun per round of {SWAP_CLUSTER_MAX} pages");
+        held.free_all();
+        PAGE_CACHE.shrink(node, usize::MAX);
+        node.setup_per_cpu_pageset();
+        assert_eq!(quiesced_snapshot(node), before);
     }
 }

@@ -75,10 +75,15 @@ pub enum VmEventItem {
     PgSteal,
     /// Times the OOM path ran (counted on the request's preferred zone).
     OomInvoked,
+    /// Rounds of kswapd's `balance_pgdat` (`pageoutrun`, counted on the
+    /// lowest zone that was short).
+    PageOutRun,
+    /// Pages kswapd freed (`kswapd_steal`, on the same zone).
+    KswapdSteal,
 }
 
 /// Number of counters.
-pub const NR_VM_EVENT_ITEMS: usize = 11;
+pub const NR_VM_EVENT_ITEMS: usize = 13;
 
 impl VmEventItem {
     /// Every counter, in `/proc/vmstat` order.
@@ -94,6 +99,8 @@ impl VmEventItem {
         VmEventItem::AllocStall,
         VmEventItem::PgSteal,
         VmEventItem::OomInvoked,
+        VmEventItem::PageOutRun,
+        VmEventItem::KswapdSteal,
     ];
 
     /// The name `/proc/vmstat` uses (Linux `vmstat_text[]`).
@@ -110,6 +117,8 @@ impl VmEventItem {
             VmEventItem::AllocStall => "allocstall",
             VmEventItem::PgSteal => "pgsteal",
             VmEventItem::OomInvoked => "oom_invoked",
+            VmEventItem::PageOutRun => "pageoutrun",
+            VmEventItem::KswapdSteal => "kswapd_steal",
         }
     }
 

@@ -495,7 +495,7 @@ mod kernel_tests {
         let mut held = Held::new();
         let low = node.zone(ZoneType::Normal).lock().pages_low();
         bulk_down_to(&mut held, ZoneType::Normal, low, GfpFlags::GFP_KERNEL);
-        node.set_kswapd_hook(Some(count_wakeup));
+        let kswapd = node.set_kswapd_hook(Some(count_wakeup));
         KSWAPD_WAKEUPS.store(0, Ordering::Relaxed);
         let zonelist = only(ZoneType::Normal);
         let (min, low) = {
@@ -546,13 +546,13 @@ mod kernel_tests {
         // PF_MEMALLOC opens (seed 000: `!in_interrupt()`).
         crate::preempt::irq_enter();
         let in_irq = held.alloc(GfpFlags::GFP_ATOMIC | GfpFlags::__GFP_NOWARN, 0, &zonelist);
-        crate::preempt::irq_exit();
+        crate::softirq::irq_exit();
         assert_eq!(in_irq, None, "no reserves for interrupt context");
         held.alloc_until_fail(GfpFlags::GFP_ATOMIC, 0, &zonelist);
         node.memalloc_noreclaim_restore(saved);
         assert_eq!(free(), 0, "PF_MEMALLOC ignores the watermarks");
         held.free_all();
-        node.set_kswapd_hook(None);
+        node.set_kswapd_hook(kswapd);
         node.setup_per_cpu_pageset();
         assert_eq!(quiesced_snapshot(node), before);
     }

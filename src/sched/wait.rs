@@ -177,6 +177,33 @@ impl WaitQueueHead {
         }
         self.finish_wait(&wait);
     }
+
+    /// Sleeps until `condition()` is true or `timeout` ticks have passed
+    /// (Linux `wait_event_timeout`); returns the ticks left, 0 if the time
+    /// ran out first. The same loop as [`wait_event`](Self::wait_event),
+    /// with `schedule_timeout` for `schedule`.
+    #[track_caller]
+    pub fn wait_event_timeout(&self, mut condition: impl FnMut() -> bool, timeout: i64) -> i64 {
+        might_sleep();
+        if condition() {
+            return timeout.max(1);
+        }
+        let wait = WaitQueueEntry::define_wait();
+        let mut remaining = timeout;
+        loop {
+            self.prepare_to_wait(&wait, TaskState::Uninterruptible);
+            if condition() {
+                remaining = remaining.max(1);
+                break;
+            }
+            remaining = crate::timer::schedule_timeout(remaining);
+            if remaining == 0 {
+                break;
+            }
+        }
+        self.finish_wait(&wait);
+        remaining
+    }
 }
 
 impl Default for WaitQueueHead {

@@ -80,8 +80,13 @@ pub const RAM_INDEPENDENT_TESTS: &[&str] = &[
     "kernel::percpu::",
     "kernel::preempt::",
     "kernel::sched::",
+    "kernel::softirq::tests::a_softirq_raised_in_the_timer_interrupt_runs_after_it_in_softirq_context",
+    "kernel::softirq::tests::a_softirq_that_keeps_raising_itself_is_handed_to_ksoftirqd",
+    "kernel::softirq::tests::kmap_in_a_softirq_is_reported",
+    "kernel::softirq::tests::local_bh_disable_defers_a_softirq_until_local_bh_enable",
     "kernel::spinlock::",
     "kernel::time::",
+    "kernel::timer::",
 ];
 
 /// The library's test kernel runs once in each of these.
@@ -240,7 +245,7 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
     IntegrationKernel {
         name: "timer_hz",
         mem: "128M",
-        cmdline: "hz=250",
+        cmdline: "hz=250 initial_jiffies=0xfffff900",
         expectation: Expectation::Pass,
     },
     IntegrationKernel {

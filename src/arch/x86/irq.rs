@@ -15,7 +15,8 @@
 //! 3. `do_IRQ`: [`irq_enter`] (hardirq count + 1), mask-and-acknowledge the
 //!    line at the PIC — which also tells a spurious interrupt from a real
 //!    one —, run every handler registered for the line, count the
-//!    interrupt, unmask the line, [`irq_exit`].
+//!    interrupt, unmask the line, [`irq_exit`] (hardirq count - 1, then
+//!    the softirqs this interrupt raised, if it was the outermost).
 //! 4. **Return from interrupt** (Linux `ret_from_intr` -> `resume_kernel`):
 //!    if the interrupted code had interrupts on, the preemption count is
 //!    back to 0 and a handler (usually the timer's) asked for a reschedule,
@@ -41,7 +42,8 @@ use super::irqflags::X86_EFLAGS_IF;
 use super::traps::{TrapFrame, set_intr_gate};
 use crate::mm::layout::NR_CPUS;
 use crate::percpu::PerCpu;
-use crate::preempt::{irq_enter, irq_exit, preempt_count};
+use crate::preempt::{irq_enter, preempt_count};
+use crate::softirq::irq_exit;
 use crate::spinlock::SpinLockIrq;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -157,7 +159,7 @@ pub fn show_interrupts() {
         if !desc.has_actions() {
             continue;
         }
-        let mut names = crate::testing::FixedText::<64>::new();
+        let mut names = crate::fixed_text::FixedText::<64>::new();
         for (index, action) in desc.actions.iter().flatten().enumerate() {
             let _ = core::fmt::Write::write_fmt(&mut names, format_args!("{}{}", if index > 0 { ", " } else { "" }, action.name));
         }

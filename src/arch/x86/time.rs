@@ -32,13 +32,13 @@ pub fn tsc_khz() -> u64 {
 }
 
 /// See the module doc.
-pub fn time_init(hz: u32) {
+pub fn time_init(hz: u32, initial_jiffies: Option<u32>) {
     assert!(super::cpu::cpu_has_tsc(), "this kernel needs a CPU with a time-stamp counter");
     let khz = calibrate_tsc();
     TSC_KHZ.store(khz, Ordering::Relaxed);
     log::info!("Detected {}.{:03} MHz processor.", khz / 1000, khz % 1000);
 
-    crate::time::set_hz(hz);
+    crate::time::set_hz(hz, initial_jiffies);
     i8253::setup_pit_timer(hz);
     log::info!("PIT: channel 0 at HZ={hz} (LATCH {})", i8253::latch(hz));
     // The cookie is dropped: the tick is never unregistered.
@@ -67,6 +67,7 @@ fn calibrate_tsc() -> u64 {
 /// The tick (Linux `timer_interrupt` -> `do_timer` + `update_process_times`).
 fn timer_interrupt(_irq: u32) -> IrqReturn {
     crate::time::do_timer(1);
+    crate::timer::run_local_timers();
     crate::sched::scheduler_tick();
     IrqReturn::Handled
 }

@@ -14,7 +14,7 @@ use crate::mm::mmzone::ZoneType;
 use crate::mm::list::PageList;
 use crate::mm::page::Page;
 use crate::sched::{kthread_join, kthread_run, schedule};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Skips the calling test on a machine without high memory.
 macro_rules! require_highmem {
@@ -318,7 +318,7 @@ fn kmap_atomic_in_the_timer_interrupt_uses_km_irq0_while_a_thread_holds_km_user0
 const STRESS_POOL: usize = 4096;
 static STRESS_PFNS: [AtomicUsize; STRESS_POOL] = [const { AtomicUsize::new(0) }; STRESS_POOL];
 static STRESS_THREAD_ID: AtomicUsize = AtomicUsize::new(0);
-static STRESS_DEADLINE: AtomicUsize = AtomicUsize::new(0);
+static STRESS_DEADLINE: AtomicU64 = AtomicU64::new(0);
 static STRESS_ERRORS: AtomicUsize = AtomicUsize::new(0);
 static STRESS_MAPS: AtomicUsize = AtomicUsize::new(0);
 /// One filler and three workers.
@@ -328,7 +328,7 @@ const STRESS_THREADS: usize = 4;
 const FILLER_HOLD: usize = LAST_PKMAP - 2;
 
 fn stress_time_left() -> bool {
-    (crate::time::jiffies() as usize) < STRESS_DEADLINE.load(Ordering::SeqCst)
+    crate::time::jiffies() < STRESS_DEADLINE.load(Ordering::SeqCst)
 }
 
 /// kmaps pool page `index`, checks that the mapping reaches that page
@@ -405,7 +405,7 @@ fn pkmap_stress_ends_with_every_count_at_0_or_1_and_no_page_lost() {
     STRESS_ERRORS.store(0, Ordering::SeqCst);
     STRESS_MAPS.store(0, Ordering::SeqCst);
     let sleeps = pkmap_stats().sleeps;
-    STRESS_DEADLINE.store(crate::time::jiffies() as usize + 3 * crate::time::hz() as usize, Ordering::SeqCst);
+    STRESS_DEADLINE.store(crate::time::jiffies() + 3 * crate::time::hz() as u64, Ordering::SeqCst);
     let threads: [_; STRESS_THREADS] = core::array::from_fn(|_| kthread_run(&stress_thread, "pkmap-stress").unwrap());
     for thread in threads {
         assert_eq!(kthread_join(thread), 0);
