@@ -6,7 +6,8 @@
 //!
 //! * **in the background**: an allocation that finds a zone below
 //!   `pages_low` wakes `kswapd`, a kernel thread that frees pages until the
-//!   zone is back above `pages_high` ([`PgData::wakeup_kswapd`]);
+//!   zone is back above `pages_high` ([`PgData::wakeup_kswapd`],
+//!   [`PgData::balance_pgdat`]);
 //! * **directly**: an allocation that may sleep and still finds nothing at
 //!   `pages_min` frees memory itself, `try_to_free_pages`, before trying
 //!   again ([`PgData::try_to_free_pages`]).
@@ -25,10 +26,11 @@
 //! `pages_min` is for.
 //!
 //! ## Where it sits in boot
-//! `mm_init` registers the page cache's shrinker. kswapd is not a thread
-//! of its own yet: `wakeup_kswapd` counts the wake-up and calls whatever
-//! hook is registered ([`PgData::set_kswapd_hook`]), so the thread can plug
-//! in without touching the allocator.
+//! `mm_init` registers the page cache's shrinker. `kernel_init` starts the
+//! `kswapd0` thread (`kswapd.rs`), which registers its waker as the hook
+//! `wakeup_kswapd` calls ([`PgData::set_kswapd_hook`]): the allocator does
+//! not know about threads, and the host tests run it without one. The
+//! background work itself, [`PgData::balance_pgdat`], is here.
 //!
 //! ## Linux source
 //! `mm/vmscan.c` (`struct shrinker`, `register_shrinker`, `shrink_slab`,
@@ -511,7 +513,10 @@ mod kernel_tests {
             assert_eq!(page.page_zonenum(), ZoneType::Normal);
         }
         let zonelist = only(ZoneType::Normal);
-        let gfp = GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY;
+        // Requests that cannot sleep: a big block missing for fragmentation
+        // must not send this thread into direct reclaim, which would empty
+        // the cache before kswapd gets to it.
+        let gfp = GfpFlags::empty();
         let free = || node.zone(ZoneType::Normal).lock().free_pages();
         let mut held = Held::new();
         for order in (0..crate::mm::MAX_ORDER).rev() {
@@ -528,6 +533,7 @@ mod kernel_tests {
         while node.global_vm_event(VmEventItem::KswapdWakeup) == counts_before[0] {
             held.alloc(gfp, 0, &zonelist).expect("above pages_min");
             assert!(free() + 2 >= low, "within two pages of pages_low");
+            assert_eq!(PAGE_CACHE.nr_pages(), cache_before, "no direct reclaim on the way");
         }
         let deadline = crate::time::jiffies() + 2 * crate::time::hz() as u64;
         while crate::mm::kswapd::kswapd_runs() == runs && crate::time::jiffies() < deadline {
