@@ -113,7 +113,7 @@ pub fn blk_congestion_wait() {}
 pub type ShrinkerList = Registry<dyn Shrinker, MAX_SHRINKERS>;
 
 /// Called by [`PgData::wakeup_kswapd`] with the zone and order that ran low
-/// (the stand-in for waking the kswapd thread).
+/// (in the kernel, `kswapd.rs`'s waker of the kswapd thread).
 pub type KswapdHook = fn(&PgData, ZoneType, usize);
 
 bitflags! {

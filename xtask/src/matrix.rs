@@ -245,7 +245,7 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
     IntegrationKernel {
         name: "timer_hz",
         mem: "128M",
-        cmdline: "hz=250 initial_jiffies=0xfffff900",
+        cmdline: "hz=250 initial_jiffies=0xfffffa00",
         expectation: Expectation::Pass,
     },
     IntegrationKernel {
