@@ -127,6 +127,9 @@ struct TvecBase {
 struct TimerWheel {
     timers: [TimerEntry; MAX_TIMERS],
     bases: [TvecBase; NR_CPUS],
+    /// Test-only switch: skip the cascades, to show that the tests notice.
+    #[cfg(test)]
+    no_cascade: bool,
 }
 
 impl TimerWheel {
@@ -143,6 +146,8 @@ impl TimerWheel {
                     tails: [None; NR_LISTS],
                 }
             }; NR_CPUS],
+            #[cfg(test)]
+            no_cascade: false,
         }
     }
 }
@@ -398,7 +403,11 @@ impl TimerWheel {
                 return None;
             }
             let index = tick & TVR_MASK;
-            if index == 0 {
+            #[cfg(test)]
+            let cascading = !self.no_cascade;
+            #[cfg(not(test))]
+            let cascading = true;
+            if index == 0 && cascading {
                 for level in 0..4u32 {
                     let slot = ((tick >> (TVR_BITS + level * TVN_BITS)) & TVN_MASK) as usize;
                     self.cascade(cpu, TVR_SIZE + level as usize * TVN_SIZE + slot);
@@ -667,6 +676,24 @@ mod tests {
             assert_eq!(wheel.next_due(0, expires), None, "and alone");
         }
         assert!(wheel.timers.iter().all(|t| t.list.is_none()));
+    }
+
+    /// With the cascades switched off, a timer beyond tv1's 256 ticks never
+    /// fires: the test above would notice a wheel that does not cascade.
+    #[test]
+    fn without_cascading_a_timer_beyond_tv1_never_fires() {
+        let start = 0x1000_0000;
+        let mut wheel = wheel_at(start);
+        wheel.no_cascade = true;
+        let near = wheel.alloc(no_timer, 0).unwrap();
+        let far = wheel.alloc(no_timer, 1).unwrap();
+        wheel.modify(near, 0, start + 10);
+        wheel.modify(far, 0, start + 300);
+        assert_eq!(wheel.next_due(0, start + 10), Some(near));
+        assert_eq!(wheel.next_due(0, start + 10_000), None, "the tv2 timer is stuck");
+        wheel.no_cascade = false;
+        wheel.modify(far, 0, start + 10_300);
+        assert_eq!(wheel.next_due(0, start + 10_300), Some(far), "with cascading it fires");
     }
 
     /// 1,000 random adds, modifies and deletes at random times, the clock

@@ -522,19 +522,29 @@ mod kernel_tests {
         for order in (0..crate::mm::MAX_ORDER).rev() {
             while free() > low + (1 << order) && held.alloc(gfp, order, &zonelist).is_some() {}
         }
-        drop(kswapd_off);
-        let runs = crate::mm::kswapd::kswapd_runs();
         let counts = || [VmEventItem::KswapdWakeup, VmEventItem::PageOutRun, VmEventItem::KswapdSteal, VmEventItem::PgSteal]
             .map(|item| node.global_vm_event(item));
-        let counts_before = counts();
         let cache_before = PAGE_CACHE.nr_pages();
         // Allocate until one finds the zone at or below pages_low and wakes
         // kswapd (a page or two more).
-        while node.global_vm_event(VmEventItem::KswapdWakeup) == counts_before[0] {
-            held.alloc(gfp, 0, &zonelist).expect("above pages_min");
-            assert!(free() + 2 >= low, "within two pages of pages_low");
-            assert_eq!(PAGE_CACHE.nr_pages(), cache_before, "no direct reclaim on the way");
-        }
+        let go_below_low = |held: &mut Held| {
+            let wakeups = node.global_vm_event(VmEventItem::KswapdWakeup);
+            while node.global_vm_event(VmEventItem::KswapdWakeup) == wakeups {
+                held.alloc(gfp, 0, &zonelist).expect("above pages_min");
+                assert!(free() + 2 >= low, "within two pages of pages_low");
+                assert_eq!(PAGE_CACHE.nr_pages(), cache_before, "no direct reclaim on the way");
+            }
+        };
+        // First with kswapd switched off: the wake-up is counted, but nothing
+        // reclaims, however long we wait.
+        go_below_low(&mut held);
+        let free_below_low = free();
+        crate::timer::msleep(50);
+        assert_eq!((free(), PAGE_CACHE.nr_pages()), (free_below_low, cache_before), "without kswapd nothing happens");
+        drop(kswapd_off);
+        let runs = crate::mm::kswapd::kswapd_runs();
+        let counts_before = counts();
+        go_below_low(&mut held);
         let deadline = crate::time::jiffies() + 2 * crate::time::hz() as u64;
         while crate::mm::kswapd::kswapd_runs() == runs && crate::time::jiffies() < deadline {
             crate::timer::msleep(10);
