@@ -28,6 +28,7 @@ mod matrix;
 mod prereq;
 mod protocol;
 mod qemu;
+#[cfg(test)]
 mod seed_names;
 mod test_list;
 mod test_suite;
