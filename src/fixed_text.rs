@@ -13,6 +13,12 @@ pub struct FixedText<const N: usize> {
     len: usize,
 }
 
+impl<const N: usize> Default for FixedText<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> FixedText<N> {
     pub const fn new() -> Self {
         Self { bytes: [0; N], len: 0 }
