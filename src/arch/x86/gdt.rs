@@ -32,8 +32,11 @@ pub const KERNEL_DS: u16 = 0x10;
 pub const TSS_SELECTOR: u16 = 0x18;
 /// Selector of the double-fault TSS (the IDT's task gate names it).
 pub const DOUBLEFAULT_TSS_SELECTOR: u16 = 0x20;
+/// Selector of this CPU's per-CPU segment, kept in `%fs` (Linux i386's
+/// `__KERNEL_PERCPU`): its base is this CPU's [`PerCpuArea`](super::smp::PerCpuArea).
+pub const PERCPU_SELECTOR: u16 = 0x28;
 
-const GDT_ENTRIES: usize = 5;
+const GDT_ENTRIES: usize = 6;
 const DOUBLEFAULT_STACK_SIZE: usize = 16 * 1024;
 
 /// The 32-bit hardware task state (Intel SDM vol. 3, figure 8-2).  Segment
@@ -142,7 +145,8 @@ pub fn load() {
         ss: KERNEL_DS as u32,
         ds: KERNEL_DS as u32,
         es: KERNEL_DS as u32,
-        fs: KERNEL_DS as u32,
+        // The handler may ask which CPU it is on: the per-CPU segment.
+        fs: PERCPU_SELECTOR as u32,
         gs: KERNEL_DS as u32,
         trap_iomap: (size_of::<Tss32>() as u32) << 16, // no I/O bitmap
         ..Tss32::ZERO
@@ -157,6 +161,8 @@ pub fn load() {
         KERNEL_DATA,
         descriptor(&raw const tables.tss as u32, tss_limit, TSS_ACCESS, 0),
         descriptor(&raw const tables.doublefault_tss as u32, tss_limit, TSS_ACCESS, 0),
+        // The boot CPU's per-CPU area: byte granular, present, ring 0, data.
+        descriptor(super::smp::per_cpu_area_base(0), size_of::<super::smp::PerCpuArea>() as u32 - 1, 0x92, 0x4),
     ];
 
     let pointer = x86::dtables::DescriptorTablePointer::<u64> {
@@ -164,8 +170,9 @@ pub fn load() {
         base: tables.gdt.as_ptr(),
     };
     // SAFETY: the GDT just built has valid flat code/data descriptors at the
-    // selectors reloaded below, and valid TSS descriptors; it lives in a
-    // static, so it outlives every use by the CPU.
+    // selectors reloaded below, a per-CPU descriptor over a static area for
+    // %fs, and valid TSS descriptors; it lives in a static, so it outlives
+    // every use by the CPU.
     unsafe {
         x86::dtables::lgdt(&pointer);
         asm!(
@@ -176,11 +183,12 @@ pub fn load() {
             "2:",
             "mov ds, {ds:x}",
             "mov es, {ds:x}",
-            "mov fs, {ds:x}",
+            "mov fs, {percpu:x}",
             "mov gs, {ds:x}",
             "mov ss, {ds:x}",
             cs = const KERNEL_CS as u32,
             ds = in(reg) KERNEL_DS as u32,
+            percpu = in(reg) PERCPU_SELECTOR as u32,
             tmp = out(reg) _,
         );
         x86::task::load_tr(x86::segmentation::SegmentSelector::from_raw(TSS_SELECTOR));

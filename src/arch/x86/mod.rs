@@ -16,7 +16,7 @@
 //! | `setup.rs`  | boot information, memory map, `setup_arch` | `arch/x86/kernel/setup.c`, `e820.c` |
 //! | `paging.rs` | page-table entries, `swapper_pg_dir`, `paging_init`, `lookup_address` | `arch/x86/mm/init_32.c`, `asm/pgtable*.h` |
 //! | `sections.rs` | the linker's section boundaries | `asm/sections.h` |
-//! | `smp.rs`    | `smp_processor_id` | `asm/smp.h` |
+//! | `smp.rs`    | per-CPU areas reached through `%fs`, `smp_processor_id` | `asm/smp.h`, `asm/percpu.h` (i386 2.6.2x) |
 //! | `serial.rs` | COM1 console, receive interrupt into a ring buffer | `drivers/tty/serial/8250` |
 //! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
 
