@@ -75,15 +75,23 @@ pub fn set_console_loglevel(level: u8) {
     CONSOLE_LOGLEVEL.store(level, Ordering::Relaxed);
 }
 
-/// Prints without a log level or line handling: for the test harness's
-/// protocol lines, which must appear exactly as written.
+/// Prints without a log level or line handling, for text that must appear
+/// exactly as written (tables, reports).
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {
-        $crate::arch::x86::serial::with_console(|console| {
-            let _ = core::fmt::Write::write_fmt(console, format_args!($($arg)*));
-        })
+        $crate::printk::_print(format_args!($($arg)*))
     };
+}
+
+/// The body of [`print!`]. The arguments are evaluated by the caller,
+/// before the console is locked: an argument that allocates, sleeps or logs
+/// would otherwise run with the console lock held and interrupts off.
+#[doc(hidden)]
+pub fn _print(args: core::fmt::Arguments) {
+    serial::with_console(|console| {
+        let _ = console.write_fmt(args);
+    });
 }
 
 /// [`print!`] with a newline.

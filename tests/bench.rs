@@ -134,14 +134,10 @@ fn allocation_costs() {
     let buddy = alloc_free_loop(GfpFlags::GFP_KERNEL, 0, 20_000);
     node.setup_per_cpu_pageset();
     println!("| order-0 alloc+free, buddy only | {buddy} |");
-    println!(
-        "| order-3 alloc+free | {} |",
-        alloc_free_loop(GfpFlags::GFP_KERNEL, 3, 5_000)
-    );
-    println!(
-        "| order-9 alloc+free | {} |",
-        alloc_free_loop(GfpFlags::GFP_KERNEL, 9, 1_000)
-    );
+    let order_3 = alloc_free_loop(GfpFlags::GFP_KERNEL, 3, 5_000);
+    println!("| order-3 alloc+free | {order_3} |");
+    let order_9 = alloc_free_loop(GfpFlags::GFP_KERNEL, 9, 1_000);
+    println!("| order-9 alloc+free | {order_9} |");
     let burst = |node: &PgData| {
         cycles_per_op(2 * 1024, || {
             let mut held = kernel::mm::list::PageList::new();
@@ -155,15 +151,11 @@ fn allocation_costs() {
             }
         })
     };
-    println!(
-        "| order-0 burst of 1024 then free, per op, per-CPU lists | {} |",
-        burst(node)
-    );
+    let burst_pcp = burst(node);
+    println!("| order-0 burst of 1024 then free, per op, per-CPU lists | {burst_pcp} |");
     node.setup_pagelist_highmark(ZoneType::Normal, 0);
-    println!(
-        "| order-0 burst of 1024 then free, per op, buddy only | {} |",
-        burst(node)
-    );
+    let burst_buddy = burst(node);
+    println!("| order-0 burst of 1024 then free, per op, buddy only | {burst_buddy} |");
     node.setup_per_cpu_pageset();
 }
 
