@@ -198,12 +198,16 @@ pub fn do_softirq() {
 
 /// Leaves hardirq context and, if this was the outermost interrupt, runs
 /// what it raised (Linux `irq_exit`, 2.6.11's `invoke_softirq` being
-/// `do_softirq`). Called by `do_IRQ` with interrupts off.
+/// `do_softirq`). `do_IRQ` calls it with interrupts off, as Linux does;
+/// code that enters hardirq context by hand (a test playing interrupt
+/// handler) may call it with them on, and gets them back as they were.
 pub fn irq_exit() {
+    let flags = local_irq_save();
     preempt::__irq_exit();
     if !in_interrupt() && local_softirq_pending() != 0 {
         __do_softirq();
     }
+    local_irq_restore(flags);
 }
 
 /// Keeps softirqs from running on this CPU until [`local_bh_enable`]
@@ -370,6 +374,22 @@ mod tests {
         assert!(!RAN_IN_HARDIRQ.load(Ordering::SeqCst), "not in hardirq context");
         assert_eq!(softirq_count(TEST_SOFTIRQ, smp_processor_id()), count + 1);
         assert!(!in_softirq(), "and the thread is back to normal");
+    }
+
+    /// `irq_exit` from code that entered hardirq context by hand, with
+    /// interrupts on: the softirq raised meanwhile runs, and the interrupt
+    /// flag is as it was (a test that plays interrupt handler relies on it).
+    #[test_case]
+    fn irq_exit_runs_what_was_raised_and_keeps_the_interrupt_flag() {
+        reset();
+        open_softirq(TEST_SOFTIRQ, Some(note_context));
+        crate::preempt::irq_enter();
+        raise_softirq(TEST_SOFTIRQ);
+        assert_eq!(RUNS.load(Ordering::SeqCst), 0, "not inside the hardirq");
+        irq_exit();
+        open_softirq(TEST_SOFTIRQ, None);
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1, "irq_exit ran it");
+        assert!(irqs_enabled(), "interrupts on, as before irq_enter");
     }
 
     /// Between `local_bh_disable` and `local_bh_enable` a pending softirq

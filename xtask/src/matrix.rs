@@ -82,6 +82,7 @@ pub const RAM_INDEPENDENT_TESTS: &[&str] = &[
     "kernel::sched::",
     "kernel::softirq::tests::a_softirq_raised_in_the_timer_interrupt_runs_after_it_in_softirq_context",
     "kernel::softirq::tests::a_softirq_that_keeps_raising_itself_is_handed_to_ksoftirqd",
+    "kernel::softirq::tests::irq_exit_runs_what_was_raised_and_keeps_the_interrupt_flag",
     "kernel::softirq::tests::kmap_in_a_softirq_is_reported",
     "kernel::softirq::tests::local_bh_disable_defers_a_softirq_until_local_bh_enable",
     "kernel::spinlock::",
