@@ -45,10 +45,9 @@ pub fn per_cpu_area_base(cpu: usize) -> u32 {
 /// through `%fs`.
 pub fn smp_processor_id() -> usize {
     let cpu: u32;
-    // SAFETY: from `gdt::load` on (the first thing the kernel does), %fs
-    // holds this CPU's per-CPU selector, whose segment is this CPU's
-    // `PerCpuArea`; offset 0 is its `cpu_number`. The load has no side
-    // effects.
+    // SAFETY: from `gdt::load` on (the kernel's first step) %fs is this
+    // CPU's per-CPU segment, its `PerCpuArea`, whose offset 0 is
+    // `cpu_number`; the load has no side effects.
     unsafe { asm!("mov {0:e}, fs:[0]", out(reg) cpu, options(nostack, readonly, preserves_flags)) };
     cpu as usize
 }
