@@ -287,8 +287,6 @@ pub fn strip_ansi(text: &str) -> String {
 pub enum Event {
     /// Every complete serial line (shown with `--verbose`).
     Line(String),
-    /// The plan: how many tests this boot will run.
-    Plan(usize),
     /// A test finished.
     Result(TestResult),
     /// After a failed result: one of the diagnostic lines the test printed
@@ -372,7 +370,6 @@ impl BootTranscript {
             (Document::AwaitingPlan, &Line::Plan(count)) => {
                 self.plan = Some(count);
                 self.document = Document::Results;
-                events.push(Event::Plan(count));
             }
             (Document::AwaitingPlan, _) => {
                 self.violation(format!("`{line}` where the plan `1..N` must follow `{KTAP_VERSION_LINE}`"));

@@ -61,9 +61,7 @@ pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
             if let Some(filter) = &options.filter
                 && host_tests_run + kernel_tests_selected == 0
             {
-                let error = format!("--filter {filter} matches no test");
-                println!("error: {error}");
-                totals.fail(error);
+                totals.error(format!("--filter {filter} matches no test"));
             }
         }
         Err(e) => {
@@ -118,8 +116,7 @@ fn boot_all(
         println!("note: {note}");
     }
     for error in report.errors {
-        println!("error: {error}");
-        totals.fail(error);
+        totals.error(error);
     }
     // The tests compiled into each kernel, read once per kernel.
     let mut compiled: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
@@ -131,9 +128,7 @@ fn boot_all(
     }
     if let Some(lib) = compiled.get("lib") {
         for prefix in matrix::stale_exclusions(lib) {
-            let error = format!("xtask/src/matrix.rs: RAM_INDEPENDENT_TESTS lists `{prefix}`, which matches no test");
-            println!("error: {error}");
-            totals.fail(error);
+            totals.error(format!("xtask/src/matrix.rs: RAM_INDEPENDENT_TESTS lists `{prefix}`, which matches no test"));
         }
     }
     section(&format!(
@@ -242,6 +237,8 @@ fn run_config(
         }
         println!("    {}: {timing}", plan.label);
     }
+    // An expected-outcome kernel with no tests of its own (`no_tests`) still
+    // counts as something the filter selected.
     Ok(expected.len().max(1))
 }
 
@@ -429,6 +426,13 @@ impl Totals {
     fn fail(&mut self, what: String) {
         self.failed += 1;
         self.failures.push(what);
+    }
+
+    /// A failure of the suite itself (not of a test): said at once, and
+    /// counted.
+    fn error(&mut self, what: String) {
+        println!("error: {what}");
+        self.fail(what);
     }
 
     /// Prints the failure list and the final `N passed, M failed, K skipped` line.
