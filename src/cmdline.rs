@@ -17,8 +17,11 @@
 //! | `nopse` | build the direct map with 4 KiB pages even if the CPU has 4 MiB pages |
 //! | `hz=N` | timer interrupts per second, 19..=1000 (default 100; Linux fixes it at build time with `CONFIG_HZ`) |
 //! | `initial_jiffies=N` | start the tick counter at N (decimal or 0x hex; default five minutes before the 32-bit `jiffies` wraps, Linux `INITIAL_JIFFIES`) |
+//! | `nosmp` | bring up the boot CPU only (Linux `nosmp`, the same as `maxcpus=0`) |
+//! | `maxcpus=N` | bring up at most N CPUs, the boot CPU included (Linux `maxcpus=`; `0` means the boot CPU only) |
 //! | `test=FILTER` | run only the in-kernel tests whose path contains FILTER |
 //! | `test_resume=PATH` | skip the tests up to and including PATH (xtask uses it after a test ended a boot) |
+//! | `test_only=P1,P2` | run only the in-kernel tests whose path starts with one of the comma-separated prefixes (xtask's configurations that check one thing, e.g. `nosmp`) |
 //! | `test_exclude=P1,P2` | leave out the in-kernel tests whose path starts with one of the comma-separated prefixes (xtask runs the tests that do not depend on the RAM size at one size only) |
 //!
 //! Simplification: no quoting — values cannot contain spaces.
@@ -37,12 +40,17 @@ pub struct KernelParams<'a> {
     /// Where the 32-bit `jiffies` starts (`initial_jiffies=`); `None` keeps
     /// `time::INITIAL_JIFFIES`.
     pub initial_jiffies: Option<u32>,
+    /// At most this many CPUs are brought up (`maxcpus=`; `nosmp` is 1,
+    /// like Linux's `maxcpus=0`); `None`: every CPU the firmware lists.
+    pub maxcpus: Option<usize>,
     /// Substring filter for the in-kernel tests (`test=`).
     pub test_filter: Option<&'a str>,
     /// Resume the tests after this one (`test_resume=`).
     pub test_resume: Option<&'a str>,
     /// Comma-separated path prefixes of tests to leave out (`test_exclude=`).
     pub test_exclude: Option<&'a str>,
+    /// Comma-separated path prefixes: only tests under them run (`test_only=`).
+    pub test_only: Option<&'a str>,
 }
 
 /// Why a word of the command line was ignored.
@@ -102,14 +110,22 @@ pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) 
                 Some(start) => params.initial_jiffies = Some(start),
                 None => warn(malformed("a tick count below 2^32")),
             },
+            ("nosmp", None) => params.maxcpus = Some(1),
+            // Linux counts the boot CPU in maxcpus= and treats 0 as nosmp.
+            ("maxcpus", Some(value)) => match value.parse::<usize>() {
+                Ok(n) => params.maxcpus = Some(n.max(1)),
+                Err(_) => warn(malformed("a number of CPUs")),
+            },
             ("test", Some(filter)) if !filter.is_empty() => params.test_filter = Some(filter),
             ("test_resume", Some(path)) if !path.is_empty() => params.test_resume = Some(path),
             ("test_exclude", Some(prefixes)) if !prefixes.split(',').any(str::is_empty) => {
                 params.test_exclude = Some(prefixes)
             }
-            ("test_exclude", Some(_)) => warn(malformed("a comma-separated list of test path prefixes")),
-            ("loglevel" | "mem" | "hz" | "initial_jiffies" | "test" | "test_resume" | "test_exclude", _) => warn(malformed("given (key=value expected)")),
+            ("test_only", Some(prefixes)) if !prefixes.split(',').any(str::is_empty) => params.test_only = Some(prefixes),
+            ("test_exclude" | "test_only", Some(_)) => warn(malformed("a comma-separated list of test path prefixes")),
+            ("loglevel" | "mem" | "hz" | "initial_jiffies" | "maxcpus" | "test" | "test_resume" | "test_exclude" | "test_only", _) => warn(malformed("given (key=value expected)")),
             ("nopse", Some(_)) => warn(malformed("expected (nopse takes no value)")),
+            ("nosmp", Some(_)) => warn(malformed("expected (nosmp takes no value)")),
             _ => warn(ParamWarning::Unknown(word)),
         }
     }
@@ -156,7 +172,7 @@ mod tests {
     #[cfg_attr(target_os = "none", test_case)]
     #[cfg_attr(not(target_os = "none"), test)]
     fn good_input() {
-        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 initial_jiffies=0xfffffe00 test=mm::buddy test_resume=a::b test_exclude=k::x,k::y  ");
+        let (params, warnings) = parse("  loglevel=7 mem=512M nopse hz=250 initial_jiffies=0xfffffe00 test=mm::buddy test_resume=a::b test_exclude=k::x,k::y test_only=k::z  ");
         assert_eq!(warnings.count, 0);
         assert_eq!(
             params,
@@ -166,9 +182,11 @@ mod tests {
                 nopse: true,
                 hz: Some(250),
                 initial_jiffies: Some(0xffff_fe00),
+                maxcpus: None,
                 test_filter: Some("mm::buddy"),
                 test_resume: Some("a::b"),
                 test_exclude: Some("k::x,k::y"),
+                test_only: Some("k::z"),
             }
         );
         assert_eq!(parse("").0, KernelParams::default());
@@ -213,6 +231,20 @@ mod tests {
             warnings.list[3],
             Some(ParamWarning::Malformed { key: "hz", value: "", expected: "given (key=value expected)" })
         );
+    }
+
+    #[cfg_attr(target_os = "none", test_case)]
+    #[cfg_attr(not(target_os = "none"), test)]
+    fn nosmp_and_maxcpus_limit_the_cpus() {
+        assert_eq!(parse("nosmp").0.maxcpus, Some(1));
+        assert_eq!(parse("maxcpus=2").0.maxcpus, Some(2));
+        assert_eq!(parse("maxcpus=0").0.maxcpus, Some(1), "Linux: maxcpus=0 is nosmp");
+        let (params, warnings) = parse("maxcpus=two maxcpus=-1 maxcpus nosmp=1");
+        assert_eq!(params.maxcpus, None);
+        assert_eq!(warnings.count, 4);
+        assert_eq!(warnings.list[0], Some(ParamWarning::Malformed { key: "maxcpus", value: "two", expected: "a number of CPUs" }));
+        assert_eq!(warnings.list[2], Some(ParamWarning::Malformed { key: "maxcpus", value: "", expected: "given (key=value expected)" }));
+        assert_eq!(warnings.list[3], Some(ParamWarning::Malformed { key: "nosmp", value: "1", expected: "expected (nosmp takes no value)" }));
     }
 
     #[cfg_attr(target_os = "none", test_case)]

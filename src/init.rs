@@ -10,6 +10,8 @@
 //! (TSC calibrated, PIT ticking at `HZ`), the serial receive interrupt,
 //! then interrupts on.  `rest_init` starts `kernel_init` as the first
 //! kernel thread and the boot thread turns into the idle loop for good.
+//! `kernel_init` first enables the boot CPU's local APIC and calibrates its
+//! timer, then wakes the other CPUs (`smp_init`, `arch/x86/smpboot.rs`).
 //!
 //! `kernel_init` is defined by each kernel image for itself: the normal
 //! kernel (`src/main.rs`) runs its boot self-check, a test kernel runs its
@@ -62,10 +64,16 @@ fn rest_init() -> ! {
 /// The body of the `kernel_init` thread.
 fn run_kernel_init() -> i32 {
     crate::preempt::set_system_running();
-    // The daemons of the boot (Linux: `spawn_ksoftirqd`, an early initcall,
-    // and `kswapd_init`, a module_init). Their handles are dropped: they
-    // never exit.
-    let _ = crate::softirq::spawn_ksoftirqd();
+    // Linux `init()`: the boot CPU's APIC and its timer, the boot CPU's
+    // ksoftirqd (an early initcall), then the other CPUs and theirs.
+    crate::arch::x86::smpboot::smp_prepare_cpus();
+    // The daemons' handles are dropped: they never exit.
+    let _ = crate::softirq::spawn_ksoftirqd(0);
+    crate::arch::x86::smpboot::smp_init();
+    for cpu in crate::arch::x86::smp::online_cpus().skip(1) {
+        let _ = crate::softirq::spawn_ksoftirqd(cpu);
+    }
+    // `kswapd_init`, a module_init.
     let _ = crate::mm::kswapd::kswapd_init();
     // SAFETY: every kernel image links exactly one `kernel_init` (see
     // src/main.rs, the test kernels in tests/, and the library's own test

@@ -2,29 +2,44 @@
 //!
 //! A panic in the kernel is final (`panic=abort`, no unwinding).  The
 //! handler prints `Kernel panic - not syncing: <message>` with the source
-//! location, lets the test harness claim the panic if a test was running,
-//! and otherwise stops QEMU with the failure code.
+//! location and the CPU, lets the test harness claim the panic if a test
+//! was running, and otherwise stops QEMU with the failure code. The first
+//! CPU to panic stops the others (`smp_send_stop`); a second CPU panicking
+//! meanwhile halts without a word.
 
 use crate::arch::x86::qemu::{QemuExitCode, exit_qemu};
-use crate::arch::x86::{irqflags, serial};
+use crate::arch::x86::{irqflags, serial, smp};
 use crate::println;
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-static PANICKING: AtomicBool = AtomicBool::new(false);
+/// The CPU that panicked first, plus one (0: nobody has).
+static PANIC_CPU: AtomicUsize = AtomicUsize::new(0);
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     irqflags::local_irq_disable();
-    // Whoever held the console lock on this CPU will never run again.
-    serial::force_unlock();
-    if PANICKING.swap(true, Ordering::Relaxed) {
-        println!("\nKernel panic while panicking: {}", info.message());
-        exit_qemu(QemuExitCode::Failed);
+    let cpu = smp::smp_processor_id();
+    match PANIC_CPU.compare_exchange(0, cpu + 1, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(first) if first == cpu + 1 => {
+            serial::force_unlock();
+            println!("\nKernel panic while panicking: {}", info.message());
+            exit_qemu(QemuExitCode::Failed);
+        }
+        // Another CPU is already reporting its panic: stop here quietly.
+        Err(_) => smp::stop_this_cpu(),
     }
+    // Linux `panic()`: stop the other CPUs first, so nothing changes under
+    // the report and nobody else prints.
+    smp::smp_send_stop();
+    // Whoever held the console lock will never run again.
+    serial::force_unlock();
     let message = info.message();
     crate::testing::test_panicked(&format_args!("{message}{}", Location(info)));
     println!();
+    let task = crate::sched::current();
+    println!("CPU: {cpu} PID: {} Comm: {}", task.pid(), task.comm());
     println!("Kernel panic - not syncing: {message}{}", Location(info));
     println!("---[ end Kernel panic - not syncing ]---");
     exit_qemu(QemuExitCode::Failed)

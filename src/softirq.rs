@@ -267,11 +267,14 @@ fn ksoftirqd() -> i32 {
     }
 }
 
-/// Starts `ksoftirqd/0` (Linux `spawn_ksoftirqd`, an early initcall). The
-/// other CPUs' threads come with the CPUs.
-pub fn spawn_ksoftirqd() -> KthreadHandle {
-    let handle = crate::sched::kthread_run(&ksoftirqd, "ksoftirqd/0").expect("a task slot at boot");
-    KSOFTIRQD.cpu(0).store(handle.task().index() + 1, Ordering::Relaxed);
+/// Starts `ksoftirqd/N` bound to CPU `cpu` (Linux `spawn_ksoftirqd`, an
+/// early initcall, for the boot CPU, and the CPU-up notifier
+/// `cpu_callback` for the others).
+pub fn spawn_ksoftirqd(cpu: usize) -> KthreadHandle {
+    const NAMES: [&str; NR_CPUS] = ["ksoftirqd/0", "ksoftirqd/1", "ksoftirqd/2", "ksoftirqd/3"];
+    let handle = crate::sched::kthread_create_on_cpu(&ksoftirqd, cpu, NAMES[cpu]).expect("a task slot at boot");
+    KSOFTIRQD.cpu(cpu).store(handle.task().index() + 1, Ordering::Relaxed);
+    crate::sched::wake_up_process(handle.task());
     handle
 }
 

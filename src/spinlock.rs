@@ -1,5 +1,6 @@
-//! Spin locks that keep interrupt handlers out (Linux `spin_lock_irqsave` /
-//! `spin_unlock_irqrestore`).
+//! Spin locks: [`SpinLockIrq`], which keeps interrupt handlers out (Linux
+//! `spin_lock_irqsave` / `spin_unlock_irqrestore`), and [`SpinLock`], which
+//! only keeps preemption out (Linux `spin_lock` / `spin_unlock`).
 //!
 //! A plain spin lock is not enough for data that interrupt handlers touch
 //! too.  Suppose a thread holds a zone's lock and the timer interrupt
@@ -95,6 +96,61 @@ impl<T> DerefMut for SpinLockIrqGuard<'_, T> {
     }
 }
 
+/// A spin lock that leaves interrupts on and disables preemption (Linux
+/// `spinlock_t` with plain `spin_lock`): for data interrupt handlers never
+/// touch, held where the holder must be able to answer other CPUs'
+/// interrupts — e.g. `kmap_lock`, held across a TLB shootdown that waits
+/// for every CPU to take an IPI. Preemption is off while it is held, so the
+/// holder cannot be switched out on its CPU and leave others spinning.
+pub struct SpinLock<T> {
+    lock: spin::Mutex<T>,
+}
+
+/// Proof that a [`SpinLock`] is held; dropping it unlocks, then enables
+/// preemption again (Linux `spin_unlock`).
+pub struct SpinLockGuard<'a, T> {
+    // Field order matters: `guard` drops (unlocks) before `_preempt` re-enables.
+    guard: spin::MutexGuard<'a, T>,
+    _preempt: PreemptRestore,
+}
+
+/// Ends a preemption-disabled section when dropped.
+struct PreemptRestore;
+
+impl Drop for PreemptRestore {
+    fn drop(&mut self) {
+        crate::preempt::preempt_enable();
+    }
+}
+
+impl<T> SpinLock<T> {
+    /// An unlocked lock around `value` (Linux `DEFINE_SPINLOCK`).
+    pub const fn new(value: T) -> Self {
+        Self { lock: spin::Mutex::new(value) }
+    }
+
+    /// Disables preemption, then spins until the lock is ours (Linux
+    /// `spin_lock`).
+    #[doc(alias = "spin_lock")]
+    pub fn lock(&self) -> SpinLockGuard<'_, T> {
+        crate::preempt::preempt_disable();
+        SpinLockGuard { _preempt: PreemptRestore, guard: self.lock.lock() }
+    }
+}
+
+impl<T> Deref for SpinLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for SpinLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +189,24 @@ mod tests {
         assert!(!irqs_enabled(), "the outer lock is still held: interrupts stay off");
         drop(outer_guard);
         assert!(irqs_enabled());
+        local_irq_restore(flags);
+    }
+
+    #[cfg_attr(target_os = "none", test_case)]
+    #[cfg_attr(not(target_os = "none"), test)]
+    fn a_plain_spin_lock_disables_preemption_and_leaves_interrupts_alone() {
+        let flags = local_irq_save();
+        local_irq_enable();
+        let lock = SpinLock::new(5);
+        let before = crate::preempt::preempt_count();
+        {
+            let mut value = lock.lock();
+            assert!(irqs_enabled(), "interrupts stay on");
+            assert_eq!(crate::preempt::preempt_count().0, before.0 + 1, "one level of preemption off");
+            *value += 1;
+        }
+        assert_eq!(crate::preempt::preempt_count(), before);
+        assert_eq!(*lock.lock(), 6);
         local_irq_restore(flags);
     }
 }

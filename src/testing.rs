@@ -154,9 +154,9 @@ enum Outcome {
     Skipped,
 }
 
-/// Which tests this boot runs: those matching `test=` (all if unset) and
-/// not under a `test_exclude=` prefix, after the one named by
-/// `test_resume=`.
+/// Which tests this boot runs: those matching `test=` (all if unset),
+/// under a `test_only=` prefix (if given) and not under a `test_exclude=`
+/// prefix, after the one named by `test_resume=`.
 fn selected<'a>(
     tests: &'a [&'a dyn Testable],
     params: &crate::cmdline::KernelParams<'a>,
@@ -173,9 +173,12 @@ fn selected<'a>(
     };
     let filter = params.test_filter;
     let exclude = params.test_exclude;
+    let only = params.test_only;
+    let under = |list: &str, name: &str| list.split(',').any(|prefix| name.starts_with(prefix));
     tests[start..].iter().copied().filter(move |t| {
-        let excluded = exclude.is_some_and(|list| list.split(',').any(|prefix| t.name().starts_with(prefix)));
-        filter.is_none_or(|f| t.name().contains(f)) && !excluded
+        let excluded = exclude.is_some_and(|list| under(list, t.name()));
+        let included = only.is_none_or(|list| under(list, t.name()));
+        filter.is_none_or(|f| t.name().contains(f)) && included && !excluded
     })
 }
 
@@ -291,7 +294,7 @@ pub fn test_panicked(message: &fmt::Arguments) {
             Outcome::Failed
         }
         None => {
-            println!("{}", text.as_str());
+            println!("panicked on CPU {}: {}", crate::arch::x86::smp::smp_processor_id(), text.as_str());
             Outcome::Failed
         }
     };

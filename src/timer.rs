@@ -48,7 +48,9 @@
 //!   a [`TimerList`] is the owner's handle on its entry, and gives it back
 //!   when dropped (deleting the timer first).
 //! * One lock covers the table and every CPU's wheel (Linux has a lock per
-//!   CPU's base); only the boot CPU runs timers until other CPUs come up.
+//!   CPU's base). Each CPU runs its own wheel from its own tick: the PIT's
+//!   on the boot CPU, the local APIC timer's on the others
+//!   (`arch/x86/apic.rs`); a timer fires on the CPU that added it.
 
 use crate::arch::current::smp::smp_processor_id;
 use crate::mm::layout::NR_CPUS;

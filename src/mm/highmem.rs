@@ -55,6 +55,27 @@ pub trait PkmapPageTable {
     fn flush_tlb_kernel_range(&mut self);
 }
 
+/// Where the bookkeeping records which page a slot maps (Linux
+/// `page_address` / `set_page_address`). The table itself implements it;
+/// the kernel's implementation takes the table's own lock on each call, as
+/// Linux's `set_page_address` does, so `kmap_lock`'s holder never keeps
+/// that (interrupt-disabling) lock across a TLB shootdown.
+pub trait PageAddressTable {
+    /// The pkmap address of `pfn`, if it has one.
+    fn get(&self, pfn: usize) -> Option<usize>;
+    /// Records (`Some`) or forgets (`None`) the address of `pfn`.
+    fn set(&mut self, pfn: usize, vaddr: Option<usize>);
+}
+
+impl PageAddressTable for PageAddressHtable {
+    fn get(&self, pfn: usize) -> Option<usize> {
+        PageAddressHtable::get(self, pfn)
+    }
+    fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
+        PageAddressHtable::set(self, pfn, vaddr)
+    }
+}
+
 /// One entry of the page-address pool (Linux `struct page_address_map`).
 #[derive(Clone, Copy, Debug)]
 struct PageAddressMap {
@@ -206,7 +227,7 @@ impl Pkmap {
     /// address, and flush the TLB once at the end if anything was cleared
     /// (Linux `flush_all_zero_pkmaps`).  After this no TLB can hold a stale
     /// translation for a slot that counts as free.
-    pub fn flush_all_zero_pkmaps(&mut self, ptes: &mut dyn PkmapPageTable, htable: &mut PageAddressHtable) {
+    pub fn flush_all_zero_pkmaps(&mut self, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) {
         let mut need_flush = false;
         for nr in 0..LAST_PKMAP {
             if self.pkmap_count[nr] != 1 {
@@ -231,7 +252,7 @@ impl Pkmap {
     /// how lazily unmapped slots become free.  Returns the new address, or
     /// `None` when a whole round found every slot busy — the caller must
     /// sleep until a `kunmap` and try again.
-    pub fn map_new_virtual(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut PageAddressHtable) -> Option<usize> {
+    pub fn map_new_virtual(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) -> Option<usize> {
         let mut remaining = LAST_PKMAP;
         loop {
             self.last_pkmap_nr = (self.last_pkmap_nr + 1) & LAST_PKMAP_MASK;
@@ -258,7 +279,7 @@ impl Pkmap {
     /// The locked part of `kmap_high`: reuse the page's mapping if it has
     /// one, otherwise make one, then count one more user.  `None` means no
     /// slot is free (sleep and retry).
-    pub fn kmap_high_locked(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut PageAddressHtable) -> Option<usize> {
+    pub fn kmap_high_locked(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) -> Option<usize> {
         let vaddr = match htable.get(pfn) {
             Some(vaddr) => vaddr,
             None => self.map_new_virtual(pfn, ptes, htable)?,
@@ -272,7 +293,7 @@ impl Pkmap {
     /// The locked part of `kunmap_high`: one user fewer.  A count that
     /// would drop to 0 (Linux BUGs: "a count must never go down to zero
     /// without a TLB flush") is refused and left unchanged.
-    pub fn kunmap_high_locked(&mut self, pfn: usize, htable: &PageAddressHtable) -> Result<KunmapResult, KunmapError> {
+    pub fn kunmap_high_locked(&mut self, pfn: usize, htable: &dyn PageAddressTable) -> Result<KunmapResult, KunmapError> {
         let vaddr = htable.get(pfn).ok_or(KunmapError::NotMapped)?;
         let nr = pkmap_nr(vaddr);
         match self.pkmap_count[nr] {
@@ -300,24 +321,41 @@ pub fn is_pkmap_address(vaddr: usize) -> bool {
 #[cfg(target_os = "none")]
 mod kernel_side {
     use super::*;
-    use crate::arch::x86::paging::{__flush_tlb_all, Entry, PAGE_KERNEL, pkmap_pte, set_pkmap_pte};
+    use crate::arch::x86::paging::{Entry, PAGE_KERNEL, pkmap_pte, set_pkmap_pte};
     use crate::mm::direct_map::{page_to_pfn, pfn_to_page, virt_to_page};
     use crate::mm::layout::__va;
     use crate::mm::page::Page;
     use crate::mm::PAGE_SHIFT;
     use crate::preempt::{in_interrupt, might_sleep};
     use crate::sched::{TASK_UNINTERRUPTIBLE, WaitQueueEntry, WaitQueueHead, current, schedule, set_current_state};
-    use crate::spinlock::SpinLockIrq;
+    use crate::spinlock::{SpinLock, SpinLockIrq};
     use core::sync::atomic::{AtomicUsize, Ordering};
 
-    /// `kmap_lock`: the pkmap counters and cursor.  (Linux takes it with
-    /// plain `spin_lock`, since kmap never runs in interrupt context; ours
-    /// also keeps interrupts off, which costs nothing here.)
-    static KMAP_LOCK: SpinLockIrq<Pkmap> = SpinLockIrq::new(Pkmap::new());
-    /// `page_address_htable` with its lock; taken after `kmap_lock` when
-    /// both are needed.  `page_address()` may run anywhere, interrupts
-    /// included, so its lock keeps interrupts off.
+    /// `kmap_lock`: the pkmap counters and cursor. Taken with plain
+    /// `spin_lock`, as in Linux — kmap never runs in interrupt context —
+    /// and that matters with several CPUs: `flush_all_zero_pkmaps` holds it
+    /// across a TLB shootdown that waits for every other CPU to take an
+    /// IPI, and a CPU spinning for `kmap_lock` with interrupts *on* still
+    /// takes it.
+    static KMAP_LOCK: SpinLock<Pkmap> = SpinLock::new(Pkmap::new());
+    /// `page_address_htable` with its lock, taken for one lookup or update
+    /// at a time (inside `kmap_lock` when both are needed). `page_address()`
+    /// may run anywhere, interrupts included, so its lock keeps interrupts
+    /// off — and is never held across the shootdown.
     static PAGE_ADDRESS_HTABLE: SpinLockIrq<PageAddressHtable> = SpinLockIrq::new(PageAddressHtable::new());
+
+    /// [`PageAddressTable`] over the locked global table (Linux
+    /// `page_address` / `set_page_address`, which lock it themselves).
+    struct LockedHtable;
+
+    impl PageAddressTable for LockedHtable {
+        fn get(&self, pfn: usize) -> Option<usize> {
+            PAGE_ADDRESS_HTABLE.lock().get(pfn)
+        }
+        fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
+            PAGE_ADDRESS_HTABLE.lock().set(pfn, vaddr)
+        }
+    }
     /// Where `kmap` sleeps when every slot is busy (Linux `pkmap_map_wait`).
     pub static PKMAP_MAP_WAIT: WaitQueueHead = WaitQueueHead::new();
 
@@ -340,8 +378,10 @@ mod kernel_side {
             entry.is_present().then(|| (entry.paddr() >> PAGE_SHIFT) as usize)
         }
         fn flush_tlb_kernel_range(&mut self) {
-            // i386 Linux flushes a kernel range by flushing everything.
-            __flush_tlb_all();
+            // Every CPU: another one may still cache a slot being freed
+            // (2.6.11's i386 `flush_tlb_kernel_range` is `flush_tlb_all`;
+            // we flush the window, see `arch/x86/tlb.rs`).
+            crate::arch::x86::tlb::flush_tlb_kernel_range(PKMAP_BASE, PKMAP_BASE + LAST_PKMAP * PAGE_SIZE);
         }
     }
 
@@ -383,8 +423,7 @@ mod kernel_side {
             let wait = WaitQueueEntry::declare_waitqueue(current());
             {
                 let mut pkmap = KMAP_LOCK.lock();
-                let mut htable = PAGE_ADDRESS_HTABLE.lock();
-                if let Some(vaddr) = pkmap.kmap_high_locked(pfn, &mut PkmapPtes, &mut htable) {
+                if let Some(vaddr) = pkmap.kmap_high_locked(pfn, &mut PkmapPtes, &mut LockedHtable) {
                     return vaddr;
                 }
                 PKMAP_MAP_WAIT.add_wait_queue(&wait);
@@ -417,18 +456,13 @@ mod kernel_side {
         let pfn = page_to_pfn(page);
         let need_wakeup = {
             let mut pkmap = KMAP_LOCK.lock();
-            let htable = PAGE_ADDRESS_HTABLE.lock();
-            match pkmap.kunmap_high_locked(pfn, &htable) {
+            match pkmap.kunmap_high_locked(pfn, &LockedHtable) {
                 Ok(result) => result.slot_now_unused && PKMAP_MAP_WAIT.waitqueue_active(),
-                // Unlock in reverse order: each guard restores the
-                // interrupt state it found, and the inner one found them off.
                 Err(KunmapError::NotMapped) => {
-                    drop(htable);
                     drop(pkmap);
                     return report_kunmap_bug(page, "kunmap() of a page that is not kmapped");
                 }
                 Err(KunmapError::Unbalanced) => {
-                    drop(htable);
                     drop(pkmap);
                     return report_kunmap_bug(page, "unbalanced kunmap(): more kunmaps than kmaps");
                 }
@@ -492,9 +526,7 @@ mod kernel_side {
 
     /// Runs `flush_all_zero_pkmaps` now (tests; kmap does it on wrap-around).
     pub fn flush_all_zero_pkmaps() {
-        let mut pkmap = KMAP_LOCK.lock();
-        let mut htable = PAGE_ADDRESS_HTABLE.lock();
-        pkmap.flush_all_zero_pkmaps(&mut PkmapPtes, &mut htable);
+        KMAP_LOCK.lock().flush_all_zero_pkmaps(&mut PkmapPtes, &mut LockedHtable);
     }
 }
 

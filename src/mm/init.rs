@@ -94,6 +94,8 @@ pub fn memblock_setup(e820: &[E820Entry], mem_limit: Option<u64>) {
         }
     }
 
+    // Before the BIOS area is reserved: the SMP trampoline takes a page of it.
+    crate::arch::x86::smpboot::reserve_trampoline_memory(&mut memblock);
     let image = sections::kernel_image();
     let reservations = [
         (0, BIOS_END, "page 0 and the BIOS area"),
@@ -412,8 +414,9 @@ mod tests {
                 .filter(|&pfn| node.pfn_to_page(pfn).unwrap().is_reserved())
                 .count();
             // After mem_init the boot allocates only the stacks of its kernel
-            // threads and their page table (sched/stack.rs counts them).
-            let stacks = crate::sched::stack::nr_stack_pages(zone_type);
+            // threads and their page table (sched/stack.rs counts them); an
+            // earlier test's vmalloc may have left the area a page table.
+            let stacks = crate::sched::stack::nr_stack_pages(zone_type) + crate::mm::vmalloc::nr_page_table_pages(zone_type);
             assert_eq!(zone.free_pages() + stacks + reserved_ram, zone.present_pages(), "{}: free + stacks + reserved = present", zone.name());
             assert_eq!(zone.managed_pages(), zone.free_pages() + stacks, "{}: nothing else allocated between tests", zone.name());
             assert_eq!(zone.nr_bad_pages(), 0);

@@ -67,12 +67,24 @@ pub mod fixed_addresses {
     use super::{KM_TYPE_NR, NR_CPUS};
     /// Slot 0 is left unmapped, as in Linux.
     pub const FIX_HOLE: usize = 0;
+    /// The local APIC's registers (physical 0xfee00000), uncached: every
+    /// CPU sees its own APIC at the same physical address, so one slot
+    /// serves all of them (Linux `FIX_APIC_BASE`).
+    pub const FIX_APIC_BASE: usize = 1;
     /// First `kmap_atomic` window (CPU 0, km_type 0).
-    pub const FIX_KMAP_BEGIN: usize = 1;
+    pub const FIX_KMAP_BEGIN: usize = 2;
     /// Last `kmap_atomic` window.
     pub const FIX_KMAP_END: usize = FIX_KMAP_BEGIN + KM_TYPE_NR * NR_CPUS - 1;
+    /// Pages of the window through which boot code reads ACPI tables that
+    /// lie outside the direct map (Linux `FIX_ACPI_PAGES`).
+    pub const FIX_ACPI_PAGES: usize = 4;
+    /// First ACPI window page (Linux `FIX_ACPI_BEGIN`, after the kmap
+    /// windows as in 2.6.11's `enum fixed_addresses`).
+    pub const FIX_ACPI_BEGIN: usize = FIX_KMAP_END + 1;
+    /// Last ACPI window page.
+    pub const FIX_ACPI_END: usize = FIX_ACPI_BEGIN + FIX_ACPI_PAGES - 1;
     /// Number of fixmap slots.
-    pub const __END_OF_FIXED_ADDRESSES: usize = FIX_KMAP_END + 1;
+    pub const __END_OF_FIXED_ADDRESSES: usize = FIX_ACPI_END + 1;
 }
 
 /// One page below the top of the address space: the last page is never
@@ -154,7 +166,8 @@ mod tests {
     fn linux_i386_values() {
         assert_eq!(MAXMEM, 0x3800_0000);
         assert_eq!(FIXADDR_TOP, 0xffff_f000);
-        assert_eq!(FIXADDR_START, 0xffff_f000 - 53 * 4096);
+        // The hole, FIX_APIC_BASE, 13 kmap windows for each of 4 CPUs, 4 ACPI pages.
+        assert_eq!(FIXADDR_START, 0xffff_f000 - (1 + 1 + 13 * 4 + 4) * 4096);
         assert_eq!(PKMAP_BASE, 0xff80_0000);
         assert_eq!(VMALLOC_END, 0xff7f_e000);
         assert_eq!(vmalloc_start(PAGE_OFFSET + MAXMEM), 0xf880_0000);

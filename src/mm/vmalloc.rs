@@ -176,8 +176,10 @@ mod kernel_side {
     use crate::mm::gfp::GfpFlags;
     use crate::mm::init::{VMALLOC_START, node};
     use crate::mm::layout::VMALLOC_END;
+    use crate::mm::mmzone::{MAX_NR_ZONES, ZoneType};
     use crate::mm::{MAX_ORDER, PAGE_SHIFT};
     use crate::spinlock::SpinLockIrq;
+    use core::sync::atomic::{AtomicUsize, Ordering};
 
     /// The vmalloc area's bookkeeping (Linux `vmlist` under `vmlist_lock`).
     static VMLIST: SpinLockIrq<VmList> = SpinLockIrq::new(VmList::new());
@@ -194,9 +196,20 @@ mod kernel_side {
             VMALLOC_START(), VMALLOC_AREA_END, (VMALLOC_AREA_END - VMALLOC_START()) >> 20);
     }
 
+    /// Page-table pages allocated for the vmalloc area, per zone (Linux
+    /// counts them in `NR_PAGETABLE`). Never freed: once the area has a page
+    /// table for a 4 MiB stretch it keeps it, as in Linux.
+    static PAGE_TABLE_PAGES: [AtomicUsize; MAX_NR_ZONES] = [const { AtomicUsize::new(0) }; MAX_NR_ZONES];
+
+    /// Page-table pages of zone `zone` the vmalloc area holds.
+    pub fn nr_page_table_pages(zone: ZoneType) -> usize {
+        PAGE_TABLE_PAGES[zone as usize].load(Ordering::Relaxed)
+    }
+
     /// A page-table page for the vmalloc area (Linux `pte_alloc_kernel`).
     fn pte_alloc_kernel() -> Option<u64> {
         let page = node().alloc_page(GfpFlags::GFP_KERNEL)?;
+        PAGE_TABLE_PAGES[page.page_zonenum() as usize].fetch_add(1, Ordering::Relaxed);
         Some((page_to_pfn(page) as u64) << PAGE_SHIFT)
     }
 
@@ -263,26 +276,56 @@ mod kernel_side {
     }
 
     /// Clears the first `nr_mapped` PTEs of the area at `addr` and frees
-    /// their pages (Linux `unmap_vm_area` + the freeing loop of `__vunmap`).
+    /// their pages (Linux `unmap_vm_area` + the freeing loop of `__vunmap`),
+    /// for an area no other CPU has used yet (a failed `vmalloc`).
     fn unmap_and_free(addr: usize, pages: usize, nr_mapped: usize) {
+        unmap_vm_area(addr, nr_mapped);
+        free_vm_pages(pages, nr_mapped);
+    }
+
+    /// Clears the first `nr_mapped` PTEs of the area at `addr`, flushing
+    /// them from this CPU's TLB (Linux `unmap_vm_area`).
+    fn unmap_vm_area(addr: usize, nr_mapped: usize) {
+        for index in 0..nr_mapped {
+            set_pte_vaddr(addr + index * PAGE_SIZE, Entry::NONE, &mut pte_alloc_kernel);
+        }
+    }
+
+    /// Frees the first `nr_mapped` pages listed in the area's array.
+    fn free_vm_pages(pages: usize, nr_mapped: usize) {
         let pfns = pages as *const u32;
         for index in 0..nr_mapped {
             // SAFETY: `pages` is the area's array, written for every index
             // below nr_mapped by __vmalloc_area_node.
             let pfn = unsafe { pfns.add(index).read() } as usize;
-            set_pte_vaddr(addr + index * PAGE_SIZE, Entry::NONE, &mut pte_alloc_kernel);
             node().__free_page(pfn_to_page(pfn).expect("vmalloc pages are inside mem_map"));
         }
     }
 
     /// Frees an area `vmalloc` returned (Linux `vfree` -> `__vunmap`).  An
     /// address that does not start an area is reported and ignored.
+    ///
+    /// With several CPUs the order matters (Linux `__vunmap` ->
+    /// `remove_vm_area` -> `unmap_vm_area` + `flush_tlb_kernel_range`):
+    /// clear the PTEs, flush the range on *every* CPU, and only then give
+    /// the range back to the list and the pages to the allocator — else
+    /// another CPU could still reach the freed pages through a stale TLB
+    /// entry, or get the range from `vmalloc` while such entries exist. The
+    /// list lock disables interrupts, so the shootdown runs outside it; a
+    /// second `vfree` of the same address racing this one finds the area
+    /// gone at the end and frees nothing.
     pub fn vfree(addr: usize) {
-        let Some(area) = VMLIST.lock().remove_vm_area(addr) else {
+        let Some(area) = VMLIST.lock().find_vm_area(addr).copied().filter(|area| area.addr == addr) else {
             log::error!("Trying to vfree() nonexistent vm area ({addr:#010x})");
             return;
         };
-        unmap_and_free(area.addr, area.pages, area.nr_pages);
+        unmap_vm_area(area.addr, area.nr_pages);
+        crate::arch::x86::tlb::flush_tlb_kernel_range(area.addr, area.addr + area.nr_pages * PAGE_SIZE);
+        if VMLIST.lock().remove_vm_area(addr).is_none() {
+            log::error!("vfree({addr:#010x}) raced with another vfree of the same area; its pages are freed once");
+            return;
+        }
+        free_vm_pages(area.pages, area.nr_pages);
         free_pages(area.pages, pages_array_order(area.nr_pages));
     }
 

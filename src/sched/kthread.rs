@@ -10,7 +10,8 @@
 //!    switch to the thread "returns" into `kthread`, the common entry,
 //!    which finishes the switch (`schedule_tail`) and calls the function.
 //!
-//! [`wake_up_process`] (or [`kthread_run`], which does both) starts it.
+//! [`wake_up_process`] (or [`kthread_run`], which does both) starts it, on
+//! the least loaded CPU or on the one [`kthread_bind`] chose.
 //! When the function returns, its value becomes the exit code (`do_exit`).
 //! The creator gets a [`KthreadHandle`] and may
 //! * [`kthread_stop`] it: set the flag [`kthread_should_stop`] returns, wake
@@ -25,7 +26,10 @@
 //! A thread that was created but never woken must be stopped or woken, or
 //! its slot and stack stay taken.
 
-use super::scheduler::{current, detach_task, do_exit, sched_fork, schedule_tail, wait_task_zombie, wake_up_process};
+use super::scheduler::{
+    BindError, current, detach_task, do_exit, sched_fork, schedule_tail, set_task_cpu_before_first_run, wait_task_zombie,
+    wake_up_process,
+};
 use super::stack::alloc_thread_stack;
 use super::task::{Task, ThreadFn, alloc_task, free_task};
 use crate::arch::x86::switch_to::copy_thread;
@@ -42,6 +46,8 @@ pub enum KthreadError {
     NoTaskSlot,
     /// The page allocator had no pages for the stack (Linux `-ENOMEM`).
     NoMemory,
+    /// `kthread_create_on_cpu` for a CPU that is not online (Linux `-EINVAL`).
+    CpuOffline(usize),
 }
 
 impl core::fmt::Display for KthreadError {
@@ -49,6 +55,7 @@ impl core::fmt::Display for KthreadError {
         match self {
             KthreadError::NoTaskSlot => write!(f, "no free task slot (NR_TASKS = {})", super::NR_TASKS),
             KthreadError::NoMemory => write!(f, "no memory for the thread's stack"),
+            KthreadError::CpuOffline(cpu) => write!(f, "CPU{cpu} is not online"),
         }
     }
 }
@@ -90,6 +97,26 @@ pub fn kthread_create(threadfn: &'static dyn ThreadFn, name: &'static str) -> Re
     *task.threadfn.lock() = Some(threadfn);
     sched_fork(task, sp);
     Ok(KthreadHandle { task })
+}
+
+/// Binds a thread that has not been woken yet to CPU `cpu`: it will only
+/// ever run there (Linux `kthread_bind`). Refused for an offline CPU or a
+/// thread already woken.
+pub fn kthread_bind(handle: &KthreadHandle, cpu: usize) -> Result<(), BindError> {
+    set_task_cpu_before_first_run(handle.task, cpu)
+}
+
+/// [`kthread_create`] on CPU `cpu`, bound there, still asleep (Linux
+/// `kthread_create_on_cpu`). The thread is stopped again if the CPU is
+/// offline.
+pub fn kthread_create_on_cpu(threadfn: &'static dyn ThreadFn, cpu: usize, name: &'static str) -> Result<KthreadHandle, KthreadError> {
+    let handle = kthread_create(threadfn, name)?;
+    if let Err(why) = kthread_bind(&handle, cpu) {
+        log::warn!("kthread_create_on_cpu({name}, {cpu}): {why}");
+        kthread_stop(handle);
+        return Err(KthreadError::CpuOffline(cpu));
+    }
+    Ok(handle)
 }
 
 /// [`kthread_create`] and [`wake_up_process`] (Linux `kthread_run`).

@@ -48,9 +48,10 @@
 //! ## Per CPU
 //! Run queues, `current`, the switch counters and the preemption count are
 //! per-CPU (`crate::percpu::PerCpu`, indexed by `smp_processor_id`); a
-//! task remembers its CPU.  Only the boot CPU runs threads so far: an SMP
-//! step has to start the others in their own idle loops and hold the
-//! run-queue lock across the switch (see `scheduler.rs`).
+//! task remembers its CPU.  Every CPU `arch/x86/smpboot.rs` brings up runs
+//! its own idle loop and the threads placed or bound there; a wake-up from
+//! another CPU reaches an idle CPU by the reschedule IPI (see
+//! `scheduler.rs` for why tasks never migrate once running).
 
 pub mod fifo;
 
@@ -66,10 +67,13 @@ pub mod task;
 pub mod wait;
 
 #[cfg(target_os = "none")]
-pub use kthread::{EINTR, KthreadError, KthreadHandle, kthread_create, kthread_join, kthread_run, kthread_should_stop, kthread_stop};
+pub use kthread::{
+    EINTR, KthreadError, KthreadHandle, kthread_bind, kthread_create, kthread_create_on_cpu, kthread_join, kthread_run,
+    kthread_should_stop, kthread_stop,
+};
 #[cfg(target_os = "none")]
 pub use scheduler::{
-    cond_resched, cpu_idle, current, do_exit, need_resched, nr_context_switches, preempt_schedule,
+    BindError, cond_resched, cpu_idle, current, do_exit, fork_idle, free_idle, need_resched, nr_context_switches, nr_running, preempt_schedule,
     preempt_schedule_irq, sched_init, schedule, scheduler_tick, set_current_state, try_to_wake_up, wake_up_process,
 };
 #[cfg(target_os = "none")]

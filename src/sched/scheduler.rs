@@ -32,14 +32,19 @@
 //! had already set its state to sleep (it was preempted between
 //! `prepare_to_wait` and `schedule()`; it will finish that itself).
 //!
-//! ## Locking
+//! ## Locking, and why tasks do not migrate
 //! A run queue is changed under its `SpinLockIrq`.  `schedule()` keeps
 //! interrupts off from the decision to the end of the switch; the lock
-//! itself is dropped before `switch_to`.  With one CPU per run queue doing
-//! all the switching that is enough; when more CPUs start, a waker on
-//! another CPU could see the outgoing task runnable while its registers are
-//! still being saved, and the lock must be held across the switch as
-//! Linux does (`finish_lock_switch`).
+//! itself is dropped before `switch_to`.  Linux holds it across the switch
+//! (`finish_lock_switch`) because another CPU may *pull* a queued task
+//! (load balancing, migration) — and the outgoing task is back on the
+//! queue while its registers are still being saved.  Here a task never
+//! changes CPU once it has run: only its own CPU pops its run queue, so
+//! it cannot be picked up before that CPU has finished switching away from
+//! it.  A waker on another CPU only pushes (under the lock) and sends a
+//! reschedule IPI if that CPU is idle.  New threads are placed on the
+//! least loaded CPU when created ([`sched_balance_fork`]), or where
+//! `kthread_bind` puts them.
 //!
 //! ## Thread life cycle
 //! A new thread starts asleep (`kthread_create`); [`wake_up_process`]
@@ -54,7 +59,7 @@ use super::task::{ExitState, TASK_DEAD, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Task
 use super::fifo::Fifo;
 use super::NR_TASKS;
 use crate::arch::x86::irqflags::{irqs_enabled, local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, safe_halt};
-use crate::arch::x86::smp::smp_processor_id;
+use crate::arch::x86::smp::{cpu_online, online_cpus, smp_processor_id, smp_send_reschedule};
 use crate::arch::x86::switch_to::switch_to;
 use crate::mm::layout::NR_CPUS;
 use crate::percpu::PerCpu;
@@ -108,7 +113,7 @@ pub fn nr_context_switches() -> u64 {
     NR_SWITCHES.this_cpu().load(Ordering::Relaxed)
 }
 
-/// Makes the boot thread this CPU's idle task, `swapper/N` with pid 0
+/// Makes the boot thread this CPU's idle task, `swapper/0` with pid 0
 /// (Linux `sched_init` -> `init_idle(current)`), and prepares the stack
 /// area for kernel threads.
 pub fn sched_init() {
@@ -149,6 +154,11 @@ pub fn try_to_wake_up(p: &'static Task) -> bool {
         let running = CURRENT.cpu(cpu).load(Ordering::Relaxed);
         if running == rq.idle as usize {
             task(running).set_need_resched();
+            // Another CPU's idle loop may be halted: an IPI wakes it, and
+            // its interrupt return path reschedules (Linux `resched_task`).
+            if cpu != smp_processor_id() {
+                smp_send_reschedule(cpu);
+            }
         }
     }
     true
@@ -379,13 +389,98 @@ pub(super) fn detach_task(task: &'static Task) {
     }
 }
 
-/// Sets up a new task to start asleep on this CPU with a saved stack
-/// pointer and a fresh slice (the scheduler's part of Linux `sched_fork`):
-/// its `preempt_count` starts at 1, which `schedule_tail` drops.
+/// Sets up a new task to start asleep with a saved stack pointer and a
+/// fresh slice (the scheduler's part of Linux `sched_fork`): its
+/// `preempt_count` starts at 1, which `schedule_tail` drops. Its CPU is
+/// the least loaded online one ([`sched_balance_fork`]) until
+/// `kthread_bind` says otherwise.
 pub(super) fn sched_fork(p: &'static Task, thread_sp: usize) {
     p.thread_sp.store(thread_sp, Ordering::Relaxed);
     p.saved_preempt_count.store(crate::preempt::PREEMPT_OFFSET, Ordering::Relaxed);
     p.time_slice.store(task_timeslice(), Ordering::Relaxed);
-    p.cpu.store(smp_processor_id(), Ordering::Relaxed);
+    p.cpu.store(sched_balance_fork(), Ordering::Relaxed);
     p.set_state(TASK_UNINTERRUPTIBLE);
+}
+
+/// Runnable tasks of CPU `cpu`: queued ones plus the running one unless it
+/// is the idle task (Linux `rq->nr_running`).
+pub fn nr_running(cpu: usize) -> usize {
+    let rq = RUNQUEUES.cpu(cpu).lock();
+    rq.queue.len() + usize::from(CURRENT.cpu(cpu).load(Ordering::Relaxed) != rq.idle as usize)
+}
+
+/// Where a new, unbound task starts: the online CPU with the fewest
+/// runnable tasks, this CPU on a tie (Linux 2.6.12's `sched_balance_fork`
+/// picks the idlest CPU of the domain the same way; 2.6.11 starts a child
+/// on its parent's CPU and leaves spreading to the periodic balancer,
+/// which we do not have — a task stays on its CPU for life).
+fn sched_balance_fork() -> usize {
+    let me = smp_processor_id();
+    online_cpus().min_by_key(|&cpu| (nr_running(cpu), cpu != me)).unwrap_or(me)
+}
+
+/// Moves a task that has never run to CPU `cpu` (Linux `kthread_bind`,
+/// which also requires the task to be inactive). Refused, with a message,
+/// for an offline CPU or a task that was already woken.
+pub(super) fn set_task_cpu_before_first_run(p: &'static Task, cpu: usize) -> Result<(), BindError> {
+    if !cpu_online(cpu) {
+        return Err(BindError::CpuOffline(cpu));
+    }
+    let rq = RUNQUEUES.cpu(p.cpu.load(Ordering::Relaxed)).lock();
+    if p.on_rq() || p.state() != TASK_UNINTERRUPTIBLE || p.nvcsw() + p.nivcsw() != 0 {
+        return Err(BindError::AlreadyRunning);
+    }
+    p.cpu.store(cpu, Ordering::Relaxed);
+    drop(rq);
+    Ok(())
+}
+
+/// Why [`set_task_cpu_before_first_run`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// The CPU is not online (or does not exist).
+    CpuOffline(usize),
+    /// The task was woken already: it may be running, and moving a running
+    /// task needs a migration thread this scheduler does not have.
+    AlreadyRunning,
+}
+
+impl core::fmt::Display for BindError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BindError::CpuOffline(cpu) => write!(f, "CPU{cpu} is not online"),
+            BindError::AlreadyRunning => write!(f, "the thread was already woken"),
+        }
+    }
+}
+
+/// Makes an idle task for CPU `cpu` before it is woken (Linux
+/// `fork_idle` + `init_idle`): a `swapper/N` task with pid 0 and a stack,
+/// installed as that CPU's idle and current task. Returns the stack top the
+/// CPU starts on.
+pub fn fork_idle(cpu: usize) -> Result<usize, super::KthreadError> {
+    let idle = alloc_task(IDLE_NAMES[cpu], Some(0)).ok_or(super::KthreadError::NoTaskSlot)?;
+    let Some(stack) = super::stack::alloc_thread_stack(idle.index()) else {
+        free_task(idle);
+        return Err(super::KthreadError::NoMemory);
+    };
+    let top = stack.top();
+    *idle.stack.lock() = Some(stack);
+    idle.set_state(TASK_RUNNING);
+    idle.on_rq.store(true, Ordering::Relaxed);
+    idle.cpu.store(cpu, Ordering::Relaxed);
+    RUNQUEUES.cpu(cpu).lock().idle = idle.index() as u8;
+    CURRENT.cpu(cpu).store(idle.index(), Ordering::Relaxed);
+    Ok(top)
+}
+
+/// Gives back the idle task of a CPU that never came up.
+pub fn free_idle(cpu: usize) {
+    let idle = task(CURRENT.cpu(cpu).load(Ordering::Relaxed));
+    if let Some(stack) = idle.stack.lock().take() {
+        free_thread_stack(stack);
+    }
+    free_task(idle);
+    CURRENT.cpu(cpu).store(0, Ordering::Relaxed);
+    RUNQUEUES.cpu(cpu).lock().idle = 0;
 }

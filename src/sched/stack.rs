@@ -143,6 +143,12 @@ pub(super) fn alloc_thread_stack(slot: usize) -> Option<ThreadStack> {
         let paddr = (node.page_to_pfn(page).expect("a page of this node") as u64) << PAGE_SHIFT;
         set_pte_vaddr(bottom + index * PAGE_SIZE, Entry::new(paddr, PAGE_KERNEL), &mut alloc_page_table);
     }
+    // The slot's previous stack was unmapped by the CPU its thread died on
+    // (`free_thread_stack` runs in `finish_task_switch`, interrupts off, so
+    // it cannot send IPIs); other CPUs that touched it — the one that built
+    // its first frame, say — may still cache the old translations. Drop
+    // them everywhere before the new thread can run anywhere.
+    crate::arch::x86::tlb::flush_tlb_kernel_range(bottom, bottom + THREAD_SIZE);
     Some(ThreadStack { bottom, pages })
 }
 

@@ -25,6 +25,14 @@ use crate::spinlock::SpinLockIrq;
 use crate::time::{jiffies, msecs_to_jiffies};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
+/// Starts a thread on this CPU (the preemption tests need their threads to
+/// compete for one CPU; unbound ones would go to idle CPUs).
+fn kthread_run_here(threadfn: &'static dyn super::ThreadFn, name: &'static str) -> super::KthreadHandle {
+    let handle = super::kthread::kthread_create_on_cpu(threadfn, crate::arch::x86::smp::smp_processor_id(), name).unwrap();
+    super::scheduler::wake_up_process(handle.task());
+    handle
+}
+
 /// Yields the CPU until `condition` holds; false if `timeout_ms` passed first.
 fn yield_until(timeout_ms: u32, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = jiffies() + msecs_to_jiffies(timeout_ms);
@@ -117,13 +125,14 @@ fn reset_busy() {
     }
 }
 
-/// Neither thread ever gives up the CPU, yet both keep getting it back:
-/// the timer takes it from them.  All their switches are involuntary.
+/// Neither thread ever gives up the CPU (both on this one), yet both keep
+/// getting it back: the timer takes it from them.  All their switches are
+/// involuntary.
 #[test_case]
 fn the_timer_preempts_two_busy_threads_in_turn() {
     reset_busy();
-    let a = kthread_run(&|| busy(0), "busy0").unwrap();
-    let b = kthread_run(&|| busy(1), "busy1").unwrap();
+    let a = kthread_run_here(&|| busy(0), "busy0");
+    let b = kthread_run_here(&|| busy(1), "busy1");
     let slices = 8;
     let end = jiffies() + slices * task_timeslice() as u64;
     assert!(yield_until(30_000, || jiffies() >= end));
@@ -166,9 +175,9 @@ fn hold_the_cpu() -> i32 {
 #[test_case]
 fn no_preemption_while_preempt_count_is_raised() {
     reset_busy();
-    let other = kthread_run(&|| busy(1), "busy1").unwrap();
+    let other = kthread_run_here(&|| busy(1), "busy1");
     assert!(yield_until(2000, || BUSY_SPINS[1].load(SeqCst) > 0), "the busy thread runs");
-    assert_eq!(kthread_join(kthread_run(&hold_the_cpu, "holder").unwrap()), 0);
+    assert_eq!(kthread_join(kthread_run_here(&hold_the_cpu, "holder")), 0);
     BUSY_STOP.store(true, SeqCst);
     assert_eq!(kthread_join(other), 0);
     let ticks = HELD_TICKS.load(SeqCst);
@@ -183,7 +192,7 @@ fn no_preemption_while_preempt_count_is_raised() {
 #[test_case]
 fn cond_resched_yields_only_when_asked() {
     reset_busy();
-    let other = kthread_run(&|| busy(1), "busy1").unwrap();
+    let other = kthread_run_here(&|| busy(1), "busy1");
     assert!(yield_until(2000, || BUSY_SPINS[1].load(SeqCst) > 0));
     let me = current();
 
@@ -622,4 +631,66 @@ fn pf_memalloc_belongs_to_the_task_not_the_cpu() {
     node.memalloc_noreclaim_restore(saved);
     assert_eq!(crate::sched::kthread_join(peer), 0);
     assert!(!PEER_SAW_MEMALLOC.load(SeqCst), "the other thread did not inherit it");
+}
+
+// ---------------------------------------------------------------------------
+// Several CPUs
+
+/// A thread bound to another CPU sleeps on a wait queue; this CPU wakes it.
+/// It runs — on its own CPU —, and the idle CPU was woken by a reschedule
+/// IPI (its `RES` count went up).
+#[test_case]
+fn a_thread_woken_from_another_cpu_runs_on_its_own_cpu() {
+    use crate::arch::x86::apic::{RESCHEDULE_VECTOR, apic_irqs};
+    use crate::arch::x86::smp::{online_cpus, smp_processor_id};
+    static WOKEN: WaitQueueHead = WaitQueueHead::new();
+    static CONDITION: AtomicBool = AtomicBool::new(false);
+    static RAN_ON: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let Some(target) = online_cpus().find(|&cpu| cpu != smp_processor_id()) else {
+        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+    };
+    CONDITION.store(false, SeqCst);
+    RAN_ON.store(usize::MAX, SeqCst);
+    let handle = super::kthread::kthread_create_on_cpu(
+        &|| {
+            WOKEN.wait_event(|| CONDITION.load(SeqCst));
+            RAN_ON.store(crate::arch::x86::smp::smp_processor_id(), SeqCst);
+            0
+        },
+        target,
+        "woken-remote",
+    )
+    .expect("a thread");
+    super::scheduler::wake_up_process(handle.task());
+    assert!(yield_until(2000, || handle.task().state() == TASK_UNINTERRUPTIBLE && !handle.task().on_rq()), "the thread went to sleep");
+    assert!(yield_until(2000, || super::scheduler::nr_running(target) == 0), "CPU{target} is idle");
+    let ipis = apic_irqs(RESCHEDULE_VECTOR, target);
+    CONDITION.store(true, SeqCst);
+    WOKEN.wake_up();
+    assert_eq!(kthread_join(handle), 0);
+    assert_eq!(RAN_ON.load(SeqCst), target);
+    assert!(apic_irqs(RESCHEDULE_VECTOR, target) > ipis, "the wake-up sent CPU{target} a reschedule IPI");
+}
+
+/// `kthread_bind` refuses an offline CPU and a thread already woken; a
+/// thread created by `kthread_create_on_cpu` for an offline CPU is not
+/// left behind.
+#[test_case]
+fn kthread_bind_refuses_offline_cpus_and_running_threads() {
+    use crate::arch::x86::smp::num_online_cpus;
+    use crate::mm::layout::NR_CPUS;
+    use super::scheduler::BindError;
+    let tasks = nr_tasks_in_use();
+    let handle = kthread_create(&|| 0, "bind-test").expect("a thread");
+    assert_eq!(super::kthread::kthread_bind(&handle, NR_CPUS), Err(BindError::CpuOffline(NR_CPUS)));
+    if num_online_cpus() < NR_CPUS {
+        let offline = num_online_cpus();
+        assert_eq!(super::kthread::kthread_bind(&handle, offline), Err(BindError::CpuOffline(offline)));
+        assert!(matches!(super::kthread::kthread_create_on_cpu(&|| 0, offline, "offline"), Err(super::KthreadError::CpuOffline(_))));
+    }
+    assert_eq!(super::kthread::kthread_bind(&handle, 0), Ok(()));
+    super::scheduler::wake_up_process(handle.task());
+    assert_eq!(super::kthread::kthread_bind(&handle, 0), Err(BindError::AlreadyRunning));
+    assert_eq!(kthread_join(handle), 0);
+    assert_eq!(nr_tasks_in_use(), tasks, "every slot given back");
 }

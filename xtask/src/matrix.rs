@@ -11,16 +11,17 @@
 //! | 128M     | the common small machine                                       |
 //! | 896M     | all RAM just fits the 896 MiB direct map: still no HighMem     |
 //! | 1G       | the smallest machine with ZONE_HIGHMEM (RAM above 896 MiB)     |
-//! | 2G, 3G   | most of RAM is HighMem                                         |
-//! | 4G       | QEMU puts part of the RAM above 4 GiB, unusable without PAE    |
+//! | 2G-smp2, 3G | most of RAM is HighMem; at 2G two CPUs run the whole suite  |
+//! | 4G-smp4  | QEMU puts part of the RAM above 4 GiB, unusable without PAE; four CPUs run the whole suite |
 //! | 2G-nopse | the direct map built from 4 KiB pages instead of 4 MiB pages   |
 //! | 4G-mem1G | `mem=1G` trims memblock before the zones are sized             |
+//! | 128M-smp4-nosmp, 128M-smp4-maxcpus2 | four CPUs present, one or two brought up (the SMP tests only) |
 //!
 //! Tests that do not depend on the RAM size (the command-line parser,
-//! interrupts, threads, locks: [`RAM_INDEPENDENT_TESTS`]) run once, in the
-//! reference configuration (128M); the other sizes boot with
-//! `test_exclude=` and run only the rest. A configuration with a second CPU
-//! comes back when other CPUs really run.
+//! interrupts, threads, locks: [`RAM_INDEPENDENT_TESTS`]) run in the
+//! reference configuration (128M, one CPU) and in the two multiprocessor
+//! configurations, where they run with every CPU up; the other sizes boot
+//! with `test_exclude=` and run only the rest.
 //!
 //! How many tests each configuration must report comes from the source
 //! ([`crate::test_list`]), not from the kernel: a test that vanishes from a
@@ -59,7 +60,13 @@ pub enum TestScope {
     All,
     /// All but [`RAM_INDEPENDENT_TESTS`].
     RamDependent,
+    /// Only the tests under these path prefixes (`test_only=`): for a
+    /// configuration that checks one thing, such as `nosmp`.
+    Only(&'static [&'static str]),
 }
+
+/// The tests that check which CPUs came up (for [`TestScope::Only`]).
+const SMP_TESTS: &[&str] = &["kernel::arch::x86::smpboot::", "kernel::arch::x86::smp::"];
 
 /// Path prefixes of the library's tests whose outcome cannot depend on the
 /// amount of RAM: they run in the reference configuration only. (Each
@@ -121,11 +128,11 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         scope: TestScope::RamDependent,
     },
     LibConfig {
-        name: "2G",
+        name: "2G-smp2",
         mem: "2G",
-        smp: 1,
+        smp: 2,
         cmdline: "",
-        scope: TestScope::RamDependent,
+        scope: TestScope::All,
     },
     LibConfig {
         name: "3G",
@@ -135,11 +142,11 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         scope: TestScope::RamDependent,
     },
     LibConfig {
-        name: "4G",
+        name: "4G-smp4",
         mem: "4G",
-        smp: 1,
+        smp: 4,
         cmdline: "",
-        scope: TestScope::RamDependent,
+        scope: TestScope::All,
     },
     LibConfig {
         name: "2G-nopse",
@@ -154,6 +161,20 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         smp: 1,
         cmdline: "mem=1G",
         scope: TestScope::RamDependent,
+    },
+    LibConfig {
+        name: "128M-smp4-nosmp",
+        mem: "128M",
+        smp: 4,
+        cmdline: "nosmp",
+        scope: TestScope::Only(SMP_TESTS),
+    },
+    LibConfig {
+        name: "128M-smp4-maxcpus2",
+        mem: "128M",
+        smp: 4,
+        cmdline: "maxcpus=2",
+        scope: TestScope::Only(SMP_TESTS),
     },
 ];
 
@@ -287,6 +308,8 @@ pub struct Plan {
     pub cmdline: &'static str,
     /// Path prefixes of tests left out here (`test_exclude=`).
     pub exclude: &'static [&'static str],
+    /// If not empty, only tests under these prefixes run (`test_only=`).
+    pub only: &'static [&'static str],
     pub expectation: Expectation,
 }
 
@@ -323,8 +346,12 @@ pub fn plan(kernels: &[TestKernel], test_files: &[String], mem_filter: Option<Me
                     machine: Machine { mem: mem(config.mem), smp: config.smp },
                     cmdline: config.cmdline,
                     exclude: match config.scope {
-                        TestScope::All => &[],
+                        TestScope::All | TestScope::Only(_) => &[],
                         TestScope::RamDependent => RAM_INDEPENDENT_TESTS,
+                    },
+                    only: match config.scope {
+                        TestScope::Only(prefixes) => prefixes,
+                        TestScope::All | TestScope::RamDependent => &[],
                     },
                     expectation: Expectation::Pass,
                 });
@@ -375,6 +402,7 @@ pub fn plan(kernels: &[TestKernel], test_files: &[String], mem_filter: Option<Me
             machine,
             cmdline: entry.cmdline,
             exclude: &[],
+            only: &[],
             expectation: entry.expectation,
         });
     }
@@ -389,12 +417,14 @@ pub fn plan(kernels: &[TestKernel], test_files: &[String], mem_filter: Option<Me
 }
 
 /// The tests one configuration runs, out of those compiled into its kernel:
-/// not under an excluded prefix, and matching the filter if there is one
-/// (the kernel applies the same `test=` and `test_exclude=` rules).
+/// not under an excluded prefix, under an `only` prefix if there are any,
+/// and matching the filter if there is one (the kernel applies the same
+/// `test=`, `test_only=` and `test_exclude=` rules).
 pub fn selected_tests(compiled: &BTreeSet<String>, plan: &Plan, filter: Option<&str>) -> BTreeSet<String> {
     compiled
         .iter()
         .filter(|path| !plan.exclude.iter().any(|prefix| path.starts_with(prefix)))
+        .filter(|path| plan.only.is_empty() || plan.only.iter().any(|prefix| path.starts_with(prefix)))
         .filter(|path| filter.is_none_or(|f| path.contains(f)))
         .cloned()
         .collect()
@@ -570,11 +600,13 @@ mod tests {
                 "lib@128M",
                 "lib@896M",
                 "lib@1G",
-                "lib@2G",
+                "lib@2G-smp2",
                 "lib@3G",
-                "lib@4G",
+                "lib@4G-smp4",
                 "lib@2G-nopse",
                 "lib@4G-mem1G",
+                "lib@128M-smp4-nosmp",
+                "lib@128M-smp4-maxcpus2",
                 "page_fault@128M",
                 "no_tests@128M",
                 "zz_new@128M",
@@ -583,10 +615,13 @@ mod tests {
         assert_eq!(plans[7].cmdline, "nopse");
         assert_eq!(plans[1].exclude, &[] as &[&str], "the reference configuration runs everything");
         assert_eq!(plans[0].exclude, RAM_INDEPENDENT_TESTS);
-        assert_eq!(plans[10].expectation, Expectation::ExpectNoTests);
-        assert_eq!((plans[9].source.to_str(), plans[9].crate_name.as_str()), (Some("tests/page_fault.rs"), "page_fault"));
+        assert_eq!(plans[12].expectation, Expectation::ExpectNoTests);
+        assert_eq!((plans[11].source.to_str(), plans[11].crate_name.as_str()), (Some("tests/page_fault.rs"), "page_fault"));
         assert_eq!((plans[0].source.to_str(), plans[0].crate_name.as_str()), (Some("src/lib.rs"), "kernel"));
-        assert!(plans.iter().all(|p| p.machine.smp == 1), "no -smp configuration until other CPUs run");
+        let smp: Vec<(&str, u32)> = plans.iter().filter(|p| p.machine.smp > 1).map(|p| (p.label.as_str(), p.machine.smp)).collect();
+        assert_eq!(smp, [("lib@2G-smp2", 2), ("lib@4G-smp4", 4), ("lib@128M-smp4-nosmp", 4), ("lib@128M-smp4-maxcpus2", 4)]);
+        assert_eq!((plans[4].exclude, plans[6].exclude), (&[] as &[&str], &[] as &[&str]), "two and four CPUs run everything");
+        assert_eq!((plans[9].cmdline, plans[9].only), ("nosmp", SMP_TESTS));
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
         assert!(report.notes[0].contains("tests/zz_new.rs has no entry"));
         // stack_overflow, harness_selftest, kthread_faults, timer_hz, kmap_debug have no file; orphan was not built.
@@ -608,9 +643,10 @@ mod tests {
         let files = names(&["page_fault"]);
         let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("2048M").unwrap()));
         let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
-        assert_eq!(labels, ["lib@2G", "lib@2G-nopse"]);
+        assert_eq!(labels, ["lib@2G-smp2", "lib@2G-nopse"]);
         let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("128M").unwrap()));
-        assert_eq!(plans.len(), 2);
+        let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["lib@128M", "lib@128M-smp4-nosmp", "lib@128M-smp4-maxcpus2", "page_fault@128M"]);
         let (plans, report) = plan(&kernels, &files, Some(MemSize::parse("5M").unwrap()));
         assert!(plans.is_empty());
         assert!(report.errors.iter().any(|e| e.contains("no configuration has")), "{report:?}");

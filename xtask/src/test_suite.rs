@@ -266,7 +266,7 @@ fn boot_until_done(
     let mut run = ConfigRun::default();
     let mut resume_after: Option<String> = None;
     loop {
-        let cmdline = kernel_cmdline(plan.cmdline, plan.exclude, filter, resume_after.as_deref());
+        let cmdline = kernel_cmdline(plan.cmdline, plan.exclude, plan.only, filter, resume_after.as_deref());
         let iso = staging.make_iso(&cmdline)?;
         let cmd = qemu::command(iso, &plan.machine, Serial::Stdio);
         let mut transcript = BootTranscript::default();
@@ -306,11 +306,12 @@ fn boot_until_done(
 
 /// The kernel command line of one boot: the table's words, the tests left
 /// out, the filter, and where to resume.
-fn kernel_cmdline(extra: &str, exclude: &[&str], filter: Option<&str>, resume_after: Option<&str>) -> String {
+fn kernel_cmdline(extra: &str, exclude: &[&str], only: &[&str], filter: Option<&str>, resume_after: Option<&str>) -> String {
     let exclude = (!exclude.is_empty()).then(|| format!("test_exclude={}", exclude.join(",")));
+    let only = (!only.is_empty()).then(|| format!("test_only={}", only.join(",")));
     let filter = filter.map(|f| format!("test={f}"));
     let resume = resume_after.map(|p| format!("test_resume={p}"));
-    [Some(extra.to_string()), exclude, filter, resume]
+    [Some(extra.to_string()), exclude, only, filter, resume]
         .into_iter()
         .flatten()
         .filter(|word| !word.is_empty())
@@ -462,12 +463,13 @@ mod tests {
 
     #[test]
     fn composes_kernel_command_lines() {
-        assert_eq!(kernel_cmdline("", &[], None, None), "");
-        assert_eq!(kernel_cmdline("nopse", &[], None, None), "nopse");
+        assert_eq!(kernel_cmdline("", &[], &[], None, None), "");
+        assert_eq!(kernel_cmdline("nopse", &[], &[], None, None), "nopse");
+        assert_eq!(kernel_cmdline("nosmp", &[], &["k::smp::"], None, None), "nosmp test_only=k::smp::");
         assert_eq!(
-            kernel_cmdline("mem=1G", &["k::x::", "k::y::"], Some("buddy"), Some("kernel::mm::a")),
+            kernel_cmdline("mem=1G", &["k::x::", "k::y::"], &[], Some("buddy"), Some("kernel::mm::a")),
             "mem=1G test_exclude=k::x::,k::y:: test=buddy test_resume=kernel::mm::a"
         );
-        assert_eq!(kernel_cmdline("", &[], None, Some("k::a")), "test_resume=k::a");
+        assert_eq!(kernel_cmdline("", &[], &[], None, Some("k::a")), "test_resume=k::a");
     }
 }

@@ -212,7 +212,7 @@ pub fn boot_info_bytes(handoff: &BootHandoff) -> Result<&'static [u8], &'static 
 /// is reported, then hands over to [`crate::init::start_kernel`].
 #[unsafe(no_mangle)]
 extern "C" fn start_kernel_entry(magic: u32, boot_info_paddr: u32) -> ! {
-    crate::arch::x86::gdt::load();
+    crate::arch::x86::gdt::load(0);
     crate::arch::x86::traps::trap_init();
     crate::init::start_kernel(BootHandoff { magic, boot_info_paddr })
 }

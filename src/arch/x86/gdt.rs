@@ -1,4 +1,5 @@
-//! The Global Descriptor Table and the two Task State Segments.
+//! The Global Descriptor Table and the two Task State Segments, one set per
+//! CPU.
 //!
 //! Paging does all the memory protection in this kernel, so segmentation is
 //! "flat": one code and one data segment, both base 0 and limit 4 GiB.  Two
@@ -17,9 +18,17 @@
 //!   on i386 does exactly this (`doublefault_tss` in
 //!   `arch/x86/kernel/doublefault.c`).
 //!
+//! Every CPU has its own GDT, TSSs and double-fault stack (Linux's per-CPU
+//! `gdt_page` and `init_tss`): `ltr` marks a TSS descriptor busy, a task
+//! switch writes the TSS, and the per-CPU descriptor's base differs per
+//! CPU — none of that can be shared. The selectors are the same on every
+//! CPU, so the IDT (shared) names the same double-fault TSS selector and
+//! each CPU finds its own TSS through its own GDT.
+//!
 //! Selectors (Linux uses other numbers, `__KERNEL_CS` = 0x60, because its GDT
 //! also holds user, TLS and APM/PnP BIOS segments we do not need):
 
+use crate::mm::layout::NR_CPUS;
 use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
@@ -87,17 +96,20 @@ struct CpuTables {
 struct DoubleFaultStack([u8; DOUBLEFAULT_STACK_SIZE]);
 
 struct CpuTablesCell(UnsafeCell<CpuTables>);
-// SAFETY: written once by `load()` on the boot CPU before interrupts are
-// enabled; afterwards only the CPU itself (task switches) writes the TSSs,
-// and Rust reads them only from the double-fault handler.
+// SAFETY: each CPU's tables are written by `load(cpu)` on that CPU, once,
+// before it enables interrupts; afterwards only that CPU (task switches)
+// writes its TSSs, and Rust reads them only from its double-fault handler.
+// `set_doublefault_cr3` stores one aligned word while no task switch runs.
 unsafe impl Sync for CpuTablesCell {}
 
-static TABLES: CpuTablesCell = CpuTablesCell(UnsafeCell::new(CpuTables {
-    gdt: [0; GDT_ENTRIES],
-    tss: Tss32::ZERO,
-    doublefault_tss: Tss32::ZERO,
-    doublefault_stack: DoubleFaultStack([0; DOUBLEFAULT_STACK_SIZE]),
-}));
+static TABLES: [CpuTablesCell; NR_CPUS] = [const {
+    CpuTablesCell(UnsafeCell::new(CpuTables {
+        gdt: [0; GDT_ENTRIES],
+        tss: Tss32::ZERO,
+        doublefault_tss: Tss32::ZERO,
+        doublefault_stack: DoubleFaultStack([0; DOUBLEFAULT_STACK_SIZE]),
+    }))
+}; NR_CPUS];
 
 impl Tss32 {
     const ZERO: Tss32 = Tss32 {
@@ -125,12 +137,13 @@ const KERNEL_DATA: u64 = descriptor(0, 0xfffff, 0x92, 0xc);
 /// Present, ring 0, available 32-bit TSS.
 const TSS_ACCESS: u8 = 0x89;
 
-/// Builds the GDT and TSSs, loads GDTR, reloads every segment register and
-/// loads TR (Linux: `setup_gdt()` + `load_TR_desc()`).
-pub fn load() {
-    let tables = TABLES.0.get();
-    // SAFETY: called once on the boot CPU before interrupts are on; nobody
-    // else holds a reference into TABLES.
+/// Builds CPU `cpu`'s GDT and TSSs, loads GDTR, reloads every segment
+/// register and loads TR (Linux: `cpu_init` -> `switch_to_new_gdt` +
+/// `load_TR_desc`). Runs on that CPU, first thing, interrupts off.
+pub fn load(cpu: usize) {
+    let tables = TABLES[cpu].0.get();
+    // SAFETY: called once per CPU, on that CPU, before it enables
+    // interrupts; nobody else holds a reference into its tables.
     let tables = unsafe { &mut *tables };
 
     let stack_top = tables.doublefault_stack.0.as_ptr() as u32 + DOUBLEFAULT_STACK_SIZE as u32;
@@ -161,8 +174,8 @@ pub fn load() {
         KERNEL_DATA,
         descriptor(&raw const tables.tss as u32, tss_limit, TSS_ACCESS, 0),
         descriptor(&raw const tables.doublefault_tss as u32, tss_limit, TSS_ACCESS, 0),
-        // The boot CPU's per-CPU area: byte granular, present, ring 0, data.
-        descriptor(super::smp::per_cpu_area_base(0), size_of::<super::smp::PerCpuArea>() as u32 - 1, 0x92, 0x4),
+        // This CPU's per-CPU area: byte granular, present, ring 0, data.
+        descriptor(super::smp::per_cpu_area_base(cpu), size_of::<super::smp::PerCpuArea>() as u32 - 1, 0x92, 0x4),
     ];
 
     let pointer = x86::dtables::DescriptorTablePointer::<u64> {
@@ -195,26 +208,30 @@ pub fn load() {
     }
 }
 
-/// Points the double-fault task at a new page directory: called whenever
-/// the kernel switches CR3 (`paging_init`), so the handler runs with the
-/// same mappings as the code it interrupts.
+/// Points every CPU's double-fault task at a new page directory: called
+/// whenever the kernel switches CR3 (`paging_init`), so the handler runs
+/// with the same mappings as the code it interrupts.
 pub fn set_doublefault_cr3(cr3: u32) {
-    // SAFETY: the double-fault TSS is only read by the CPU during a task
-    // switch; this single aligned store happens with no switch in progress.
-    unsafe { (*TABLES.0.get()).doublefault_tss.cr3 = cr3 };
+    for tables in &TABLES {
+        // SAFETY: the double-fault TSS is only read by the CPU during a task
+        // switch; this single aligned store happens with no switch in progress.
+        unsafe { (*tables.0.get()).doublefault_tss.cr3 = cr3 };
+    }
 }
 
-/// A copy of the main TSS: after a double fault the CPU has stored the
-/// interrupted context there.
+/// A copy of this CPU's main TSS: after a double fault the CPU has stored
+/// the interrupted context there.
 pub fn interrupted_task_state() -> Tss32 {
+    let cpu = super::smp::smp_processor_id();
     // SAFETY: read from the double-fault task, while the interrupted context
     // is frozen; a plain copy of plain integers.
-    unsafe { (*TABLES.0.get()).tss }
+    unsafe { (*TABLES[cpu].0.get()).tss }
 }
 
-/// The `[low, high)` range of the double-fault stack.
+/// The `[low, high)` range of this CPU's double-fault stack.
 pub fn doublefault_stack_range() -> (usize, usize) {
+    let cpu = super::smp::smp_processor_id();
     // SAFETY: only the address of the array is taken.
-    let low = unsafe { (*TABLES.0.get()).doublefault_stack.0.as_ptr() } as usize;
+    let low = unsafe { (*TABLES[cpu].0.get()).doublefault_stack.0.as_ptr() } as usize;
     (low, low + DOUBLEFAULT_STACK_SIZE)
 }

@@ -153,17 +153,29 @@ pub fn kstat_irqs_cpu(irq: u32, cpu: usize) -> u64 {
 /// Prints the lines that have handlers, with their counts on CPU 0, and
 /// the spurious count, in the shape of `/proc/interrupts`.
 pub fn show_interrupts() {
-    log::info!("           CPU0");
+    let online = super::smp::num_online_cpus();
+    let mut header = crate::fixed_text::FixedText::<128>::new();
+    for cpu in 0..online {
+        let _ = core::fmt::write(&mut header, format_args!("       CPU{cpu}"));
+    }
+    log::info!("    {}", header.as_str());
     for irq in 0..NR_IRQS as u32 {
         let desc = IRQ_DESC.lock()[irq as usize];
         if !desc.has_actions() {
             continue;
         }
-        let mut names = crate::fixed_text::FixedText::<64>::new();
-        for (index, action) in desc.actions.iter().flatten().enumerate() {
-            let _ = core::fmt::Write::write_fmt(&mut names, format_args!("{}{}", if index > 0 { ", " } else { "" }, action.name));
+        let mut line = crate::fixed_text::FixedText::<128>::new();
+        for cpu in 0..online {
+            let _ = core::fmt::write(&mut line, format_args!(" {:10}", kstat_irqs_cpu(irq, cpu)));
         }
-        log::info!("{irq:3}: {:10}   XT-PIC  {}", kstat_irqs_cpu(irq, 0), names.as_str());
+        let _ = core::fmt::Write::write_str(&mut line, "   XT-PIC  ");
+        for (index, action) in desc.actions.iter().flatten().enumerate() {
+            let _ = core::fmt::Write::write_fmt(&mut line, format_args!("{}{}", if index > 0 { ", " } else { "" }, action.name));
+        }
+        log::info!("{irq:3}:{}", line.as_str());
+    }
+    if super::apic::apic_mapped() {
+        super::apic::show_apic_interrupts(online);
     }
     log::info!("ERR: {:10}", i8259::irq_err_count());
 }
@@ -209,6 +221,7 @@ pub fn init_IRQ() {
         let stub = irq_entries_start as *const () as usize + irq * STUB_ALIGN;
         set_intr_gate(IRQ0_VECTOR as usize + irq, stub);
     }
+    super::apic::apic_intr_init();
     log::info!("NR_IRQS:{NR_IRQS}");
 }
 
@@ -221,6 +234,13 @@ extern "C" fn do_IRQ(frame: &mut TrapFrame) {
         handle_level_irq(irq);
     }
     irq_exit();
+    ret_from_intr(frame);
+}
+
+/// The end of every interrupt, device or APIC (Linux `ret_from_intr` ->
+/// `resume_kernel`): preempt the interrupted thread if it had interrupts
+/// on, holds no preemption count and someone asked for the CPU.
+pub fn ret_from_intr(frame: &TrapFrame) {
     let interrupted_with_irqs_on = frame.eflags & X86_EFLAGS_IF != 0;
     if interrupted_with_irqs_on && preempt_count().0 == 0 && crate::sched::need_resched() {
         crate::sched::preempt_schedule_irq();

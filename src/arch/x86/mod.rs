@@ -16,10 +16,16 @@
 //! | `setup.rs`  | boot information, memory map, `setup_arch` | `arch/x86/kernel/setup.c`, `e820.c` |
 //! | `paging.rs` | page-table entries, `swapper_pg_dir`, `paging_init`, `lookup_address` | `arch/x86/mm/init_32.c`, `asm/pgtable*.h` |
 //! | `sections.rs` | the linker's section boundaries | `asm/sections.h` |
-//! | `smp.rs`    | per-CPU areas reached through `%fs`, `smp_processor_id` | `asm/smp.h`, `asm/percpu.h` (i386 2.6.2x) |
+//! | `acpi.rs`   | the RSDP, RSDT and MADT: which CPUs exist | `arch/x86/kernel/acpi/boot.c`, `drivers/acpi/tables.c` |
+//! | `apic.rs`   | the local APIC: enable, its timer, sending IPIs, the APIC vectors | `arch/i386/kernel/apic.c` |
+//! | `smpboot.rs`| the trampoline, INIT-SIPI-SIPI, `start_secondary`, `smp_init` | `arch/i386/kernel/smpboot.c`, `trampoline.S` |
+//! | `smp.rs`    | per-CPU areas reached through `%fs`, `smp_processor_id`, the online map, `smp_call_function`, `on_each_cpu`, `smp_send_stop` | `arch/i386/kernel/smp.c`, `asm/percpu.h` (i386 2.6.2x) |
+//! | `tlb.rs`    | TLB shootdown: `flush_tlb_all`, `flush_tlb_kernel_range`, `flush_tlb_one` | `arch/i386/kernel/smp.c` |
 //! | `serial.rs` | COM1 console, receive interrupt into a ring buffer | `drivers/tty/serial/8250` |
 //! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
 
+pub mod acpi;
+pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod gdt;
@@ -34,6 +40,8 @@ pub mod sections;
 pub mod serial;
 pub mod setup;
 pub mod smp;
+pub mod smpboot;
 pub mod switch_to;
 pub mod time;
+pub mod tlb;
 pub mod traps;

@@ -75,6 +75,9 @@ pub const PAGE_KERNEL: PageFlags = PageFlags::_PAGE_PRESENT
     .union(PageFlags::_PAGE_DIRTY);
 /// What a PDE pointing to a kernel page table carries (Linux `_KERNPG_TABLE`).
 pub const _KERNPG_TABLE: PageFlags = PAGE_KERNEL;
+/// Kernel data, caching disabled: device registers such as the local
+/// APIC's (Linux `PAGE_KERNEL_NOCACHE`).
+pub const PAGE_KERNEL_NOCACHE: PageFlags = PAGE_KERNEL.union(PageFlags::_PAGE_PCD).union(PageFlags::_PAGE_PWT);
 /// A 4 MiB kernel page (Linux `PAGE_KERNEL_LARGE`).
 pub const PAGE_KERNEL_LARGE: PageFlags = PAGE_KERNEL.union(PageFlags::_PAGE_PSE);
 
@@ -281,12 +284,33 @@ pub fn paging_init(max_low_pfn: u64, use_pse: bool, alloc: PageTableAlloc) {
     );
 }
 
+/// Fills the page directory at `dst` (a zeroed page's direct-map address)
+/// for the SMP trampoline: the kernel's PDEs of `swapper_pg_dir`, plus its
+/// first direct-map PDE again at index 0, so physical 0-4 MiB is also
+/// mapped at virtual 0-4 MiB (Linux 2.6.3x `trampoline_pg_dir`, built with
+/// `clone_pgd_range`). Paging can then be turned on while running at a
+/// physical address.
+pub fn clone_pgd_for_trampoline(dst: usize) {
+    let src = swapper_pg_dir_vaddr();
+    for index in pgd_index(PAGE_OFFSET)..PTRS_PER_PGD {
+        write_entry(dst, index, read_entry(src, index));
+    }
+    write_entry(dst, 0, read_entry(src, pgd_index(PAGE_OFFSET)));
+}
+
+/// Loads `swapper_pg_dir` into CR3 (an AP leaving the trampoline's page
+/// directory).
+pub fn load_swapper_pg_dir() {
+    load_cr3(__pa(swapper_pg_dir_vaddr()));
+}
+
 /// Switches to the page directory at physical `paddr` (Linux `load_cr3`),
 /// which also flushes all non-global TLB entries.
 fn load_cr3(paddr: u64) {
     // SAFETY: `paddr` is swapper_pg_dir, which maps the kernel image, its
-    // stack and all of low memory at the same virtual addresses as the boot
-    // tables did, so execution continues unchanged.
+    // stacks and all of low memory at the same virtual addresses as the
+    // boot tables (or the trampoline's page directory) did, so execution
+    // continues unchanged.
     unsafe { x86::controlregs::cr3_write(paddr) };
     gdt::set_doublefault_cr3(paddr as u32);
 }
@@ -344,6 +368,24 @@ pub fn set_pte_vaddr(vaddr: usize, entry: Entry, alloc: PageTableAlloc) {
     let table = one_page_table_init(swapper_pg_dir_vaddr(), pgd_index(vaddr), alloc);
     write_entry(table, pte_index(vaddr), entry);
     __flush_tlb_one(vaddr);
+}
+
+/// Points fixmap slot `idx` at the page of physical address `paddr` with
+/// `flags` and flushes this CPU's TLB entry for it (Linux `__set_fixmap`).
+/// The fixmap's page table exists from `paging_init` on, so this never
+/// allocates.  Another CPU that used the slot before must flush too; the
+/// slots this kernel maps (the APIC, the ACPI window) are set up before
+/// the other CPUs start, or never change.
+#[doc(alias = "__set_fixmap")]
+pub fn set_fixmap(idx: usize, paddr: u64, flags: PageFlags) {
+    assert!(idx != layout::fixed_addresses::FIX_HOLE && idx < layout::fixed_addresses::__END_OF_FIXED_ADDRESSES);
+    let entry = Entry::new(paddr & !(PAGE_SIZE as u64 - 1), flags);
+    set_pte_vaddr(layout::__fix_to_virt(idx), entry, &mut || None);
+}
+
+/// Unmaps fixmap slot `idx` (Linux `clear_fixmap`).
+pub fn clear_fixmap(idx: usize) {
+    set_pte_vaddr(layout::__fix_to_virt(idx), Entry::NONE, &mut || None);
 }
 
 /// Virtual address of the pkmap page table (`pkmap_page_table`).

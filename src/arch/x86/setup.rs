@@ -8,7 +8,9 @@
 //! 2. parse the command line (`parse_early_param`);
 //! 3. the memory setup of `mm/init.rs`: memblock from the memory map and
 //!    its reservations, `find_low_pfn_range`, `paging_init` (the direct map
-//!    in `swapper_pg_dir`) and `zone_sizes_init` (`mem_map` and the zones).
+//!    in `swapper_pg_dir`) and `zone_sizes_init` (`mem_map` and the zones);
+//! 4. find the CPUs in the ACPI MADT (`acpi_boot_init`; `smpboot.rs` numbers
+//!    them and later wakes them).
 
 use crate::cmdline::{self, KernelParams};
 use crate::mm::init as mm_init;
@@ -55,6 +57,9 @@ pub struct BootData {
     pub bootloader_name: &'static str,
     pub command_line: &'static str,
     pub params: KernelParams<'static>,
+    /// The RSDT address from the ACPI 1.0 RSDP GRUB copied into the boot
+    /// information (Multiboot2 tag 14), if any.
+    pub acpi_rsdt: Option<u32>,
     e820: [E820Entry; E820_MAX_ENTRIES],
     nr_e820: usize,
 }
@@ -131,13 +136,22 @@ pub fn setup_arch(boot_info: &'static [u8]) -> &'static BootData {
     if let Some(level) = params.loglevel {
         crate::printk::set_console_loglevel(level);
     }
-    let data = BOOT_DATA.call_once(|| BootData { bootloader_name, command_line, params, e820, nr_e820 });
+    // The ACPI 1.0 RSDP (tag 14) carries the RSDT address; with only an
+    // ACPI 2.0 copy (tag 15) `acpi.rs` finds the RSDP in the BIOS areas.
+    let acpi_rsdt = info.rsdp_v1_tag().filter(|tag| tag.checksum_is_valid()).map(|tag| tag.rsdt_address() as u32);
+    let data = BOOT_DATA.call_once(|| BootData { bootloader_name, command_line, params, acpi_rsdt, e820, nr_e820 });
 
     mm_init::memblock_setup(data.e820(), data.params.mem);
     mm_init::find_low_pfn_range();
     mm_init::init_memory_mapping(data.params.nopse);
     mm_init::zone_sizes_init();
+    super::smpboot::find_cpus(data.acpi_rsdt, data.params.maxcpus);
     data
+}
+
+/// The RSDT address GRUB passed, if any (see [`BootData::acpi_rsdt`]).
+pub fn acpi_rsdt_from_boot_info() -> Option<u32> {
+    boot_data().acpi_rsdt
 }
 
 #[cfg(test)]

@@ -72,6 +72,21 @@ fn timer_interrupt(_irq: u32) -> IrqReturn {
     IrqReturn::Handled
 }
 
+/// Busy-waits at least `us` microseconds on the TSC (Linux `udelay` ->
+/// `delay_tsc`). For hardware that wants a pause, such as the INIT-SIPI
+/// sequence; interrupts may stay as they are.
+pub fn udelay(us: u64) {
+    let end = super::cpu::rdtsc() + tsc_khz() * us / 1000;
+    while super::cpu::rdtsc() < end {
+        core::hint::spin_loop();
+    }
+}
+
+/// Busy-waits at least `ms` milliseconds (Linux `mdelay`).
+pub fn mdelay(ms: u64) {
+    udelay(ms * 1000);
+}
+
 /// Measures the tick rate: counts timer interrupts during `window_ms` of
 /// TSC time and returns them per second, in millihertz.  Busy-waits with
 /// interrupts on.  The window starts half a tick period after a tick, so

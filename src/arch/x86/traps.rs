@@ -25,6 +25,8 @@ use core::mem::size_of;
 const IDT_ENTRIES: usize = 256;
 /// Page-fault vector.
 pub const X86_TRAP_PF: u32 = 14;
+/// Non-maskable interrupt vector.
+pub const X86_TRAP_NMI: u32 = 2;
 /// Double-fault vector.
 pub const X86_TRAP_DF: u32 = 8;
 /// Bytes between consecutive exception stubs (see the assembly below).
@@ -129,6 +131,12 @@ pub fn trap_init() {
         set_gate(vector, Gate::interrupt(stub));
     }
     set_gate(X86_TRAP_DF as usize, Gate::task(gdt::DOUBLEFAULT_TSS_SELECTOR));
+    load_idt();
+}
+
+/// Loads IDTR with the one IDT every CPU shares (the boot CPU in
+/// [`trap_init`], the others in `start_secondary`; Linux `load_idt`).
+pub fn load_idt() {
     let pointer = x86::dtables::DescriptorTablePointer::<Gate> {
         limit: (size_of::<[Gate; IDT_ENTRIES]>() - 1) as u16,
         base: IDT_TABLE.0.get() as *const Gate,
@@ -167,6 +175,8 @@ const EXCEPTION_NAMES: [&str; 32] = [
 extern "C" fn do_exception(frame: &mut TrapFrame) {
     match frame.vector {
         X86_TRAP_PF => do_page_fault(frame),
+        // Another CPU panicked and stops this one (`smp_send_stop`).
+        X86_TRAP_NMI if crate::arch::x86::smp::stopping() => crate::arch::x86::smp::stop_this_cpu(),
         vector => die(EXCEPTION_NAMES[vector as usize % 32], frame),
     }
 }
