@@ -128,25 +128,11 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         scope: TestScope::RamDependent,
     },
     LibConfig {
-        name: "2G-smp2",
-        mem: "2G",
-        smp: 2,
-        cmdline: "",
-        scope: TestScope::All,
-    },
-    LibConfig {
         name: "3G",
         mem: "3G",
         smp: 1,
         cmdline: "",
         scope: TestScope::RamDependent,
-    },
-    LibConfig {
-        name: "4G-smp4",
-        mem: "4G",
-        smp: 4,
-        cmdline: "",
-        scope: TestScope::All,
     },
     LibConfig {
         name: "2G-nopse",
@@ -161,6 +147,20 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         smp: 1,
         cmdline: "mem=1G",
         scope: TestScope::RamDependent,
+    },
+    LibConfig {
+        name: "2G-smp2",
+        mem: "2G",
+        smp: 2,
+        cmdline: "",
+        scope: TestScope::All,
+    },
+    LibConfig {
+        name: "4G-smp4",
+        mem: "4G",
+        smp: 4,
+        cmdline: "",
+        scope: TestScope::All,
     },
     LibConfig {
         name: "128M-smp4-nosmp",
@@ -600,11 +600,11 @@ mod tests {
                 "lib@128M",
                 "lib@896M",
                 "lib@1G",
-                "lib@2G-smp2",
                 "lib@3G",
-                "lib@4G-smp4",
                 "lib@2G-nopse",
                 "lib@4G-mem1G",
+                "lib@2G-smp2",
+                "lib@4G-smp4",
                 "lib@128M-smp4-nosmp",
                 "lib@128M-smp4-maxcpus2",
                 "page_fault@128M",
@@ -612,7 +612,7 @@ mod tests {
                 "zz_new@128M",
             ]
         );
-        assert_eq!(plans[7].cmdline, "nopse");
+        assert_eq!(plans[5].cmdline, "nopse");
         assert_eq!(plans[1].exclude, &[] as &[&str], "the reference configuration runs everything");
         assert_eq!(plans[0].exclude, RAM_INDEPENDENT_TESTS);
         assert_eq!(plans[12].expectation, Expectation::ExpectNoTests);
@@ -620,7 +620,7 @@ mod tests {
         assert_eq!((plans[0].source.to_str(), plans[0].crate_name.as_str()), (Some("src/lib.rs"), "kernel"));
         let smp: Vec<(&str, u32)> = plans.iter().filter(|p| p.machine.smp > 1).map(|p| (p.label.as_str(), p.machine.smp)).collect();
         assert_eq!(smp, [("lib@2G-smp2", 2), ("lib@4G-smp4", 4), ("lib@128M-smp4-nosmp", 4), ("lib@128M-smp4-maxcpus2", 4)]);
-        assert_eq!((plans[4].exclude, plans[6].exclude), (&[] as &[&str], &[] as &[&str]), "two and four CPUs run everything");
+        assert_eq!((plans[7].exclude, plans[8].exclude), (&[] as &[&str], &[] as &[&str]), "two and four CPUs run everything");
         assert_eq!((plans[9].cmdline, plans[9].only), ("nosmp", SMP_TESTS));
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
         assert!(report.notes[0].contains("tests/zz_new.rs has no entry"));
@@ -643,7 +643,7 @@ mod tests {
         let files = names(&["page_fault"]);
         let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("2048M").unwrap()));
         let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
-        assert_eq!(labels, ["lib@2G-smp2", "lib@2G-nopse"]);
+        assert_eq!(labels, ["lib@2G-nopse", "lib@2G-smp2"]);
         let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("128M").unwrap()));
         let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
         assert_eq!(labels, ["lib@128M", "lib@128M-smp4-nosmp", "lib@128M-smp4-maxcpus2", "page_fault@128M"]);

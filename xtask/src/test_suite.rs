@@ -5,8 +5,11 @@
 //! 2. Test kernels: `cargo test --no-run` for the kernel's target builds one
 //!    bootable kernel for the library's `#[test]`s (`lib`) and one per
 //!    `tests/<name>.rs`.
-//! 3. Boots: each kernel runs in the configurations of [`matrix`], one QEMU
-//!    at a time (the machine has few cores and TCG is CPU-bound). The serial
+//! 3. Boots: each kernel runs in the configurations of [`matrix`]. TCG is
+//!    CPU-bound and a one-CPU guest keeps one host core busy, so two
+//!    consecutive single-CPU configurations boot side by side (on a host
+//!    with two cores or more; `LINMEM_TEST_JOBS=1` turns it off), and a
+//!    multiprocessor configuration boots alone, its vCPUs on every core. The serial
 //!    output streams through [`crate::protocol`], which tells us each result as it
 //!    arrives and what to do when a boot ends early.
 //!
@@ -131,9 +134,11 @@ fn boot_all(
             totals.error(format!("xtask/src/matrix.rs: RAM_INDEPENDENT_TESTS lists `{prefix}`, which matches no test"));
         }
     }
+    let jobs = parallel_boots();
     section(&format!(
-        "booting {} configuration(s), one QEMU at a time (hung after {}s of silence)",
+        "booting {} configuration(s), {} (hung after {}s of silence)",
         plans.len(),
+        if jobs > 1 { "two single-CPU ones side by side, multiprocessor ones alone" } else { "one QEMU at a time" },
         options.timeout.as_secs()
     ));
     let timeouts = Timeouts {
@@ -141,10 +146,42 @@ fn boot_all(
         total: options.timeout * BOOT_TIME_LIMIT_FACTOR,
     };
     let mut selected = 0;
-    for plan in &plans {
-        selected += run_config(ws, plan, &compiled[plan.kernel.as_str()], options, timeouts, totals)?;
+    let mut index = 0;
+    while index < plans.len() {
+        let plan = &plans[index];
+        let partner = plans.get(index + 1).filter(|next| jobs > 1 && plan.machine.smp == 1 && next.machine.smp == 1);
+        let Some(partner) = partner else {
+            selected += run_config(ws, plan, &compiled[plan.kernel.as_str()], options, timeouts, totals, &Sink::Stdout)?;
+            index += 1;
+            continue;
+        };
+        // Two single-CPU QEMUs, one per host core: the first reports as it
+        // goes, the second into a buffer shown when it is done.
+        let (first, second) = std::thread::scope(|scope| {
+            let background = scope.spawn(|| {
+                let (mut totals, sink) = (Totals::default(), Sink::buffered());
+                let result = run_config(ws, partner, &compiled[partner.kernel.as_str()], options, timeouts, &mut totals, &sink);
+                (result, totals, sink)
+            });
+            let first = run_config(ws, plan, &compiled[plan.kernel.as_str()], options, timeouts, totals, &Sink::Stdout);
+            (first, background.join().expect("the second configuration's thread panicked"))
+        });
+        let (second, second_totals, second_sink) = second;
+        second_sink.flush();
+        totals.merge(second_totals);
+        selected += first? + second?;
+        index += 2;
     }
     Ok(selected)
+}
+
+/// How many single-CPU configurations boot at once: two where the host
+/// has at least two cores (TCG runs a one-CPU guest on one host thread),
+/// else one. `LINMEM_TEST_JOBS=1` forces one at a time.
+fn parallel_boots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wanted = std::env::var("LINMEM_TEST_JOBS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2);
+    wanted.clamp(1, 2).min(cores)
 }
 
 /// The names of the kernels in `tests/` (file names without `.rs`).
@@ -169,6 +206,7 @@ fn run_config(
     options: &TestOptions,
     timeouts: Timeouts,
     totals: &mut Totals,
+    sink: &Sink,
 ) -> Result<usize, Error> {
     let per_test = plan.expectation == Expectation::Pass;
     // An expected-outcome kernel is judged on its complete set of tests, so
@@ -189,6 +227,7 @@ fn run_config(
         per_test,
         verbose: options.verbose,
         colour: std::io::stdout().is_terminal(),
+        sink,
     };
     let (mut run, last_boot) = boot_until_done(ws, plan, filter, timeouts, &out)?;
 
@@ -214,14 +253,14 @@ fn run_config(
         for problem in run.problems() {
             totals.fail(format!("{}/{} ({})", plan.label, problem.kind, problem.reason));
         }
-        println!(
+        out.say(format!(
             "    {}: {} passed, {} failed, {} skipped of {} ({timing})",
             plan.label,
             run.nr_passed(),
             run.nr_failed(),
             run.nr_skipped(),
             expected.len()
-        );
+        ));
     } else {
         let name = format!("{} (expected outcome)", plan.kernel);
         let differences = plan.expectation.differences(&run);
@@ -230,12 +269,12 @@ fn run_config(
             totals.passed += 1;
         } else {
             for difference in &differences {
-                println!("    {difference}");
+                out.say(format!("    {difference}"));
             }
             out.tail(&last_boot);
             totals.fail(name);
         }
-        println!("    {}: {timing}", plan.label);
+        out.say(format!("    {}: {timing}", plan.label));
     }
     // An expected-outcome kernel with no tests of its own (`no_tests`) still
     // counts as something the filter selected.
@@ -261,8 +300,9 @@ fn boot_until_done(
     timeouts: Timeouts,
     out: &Printer<'_>,
 ) -> Result<(ConfigRun, BootRecord), Error> {
-    // One staging directory per kernel: each boot only rewrites grub.cfg.
-    let staging = Staging::new(&ws.iso_dir(), &format!("test-{}", plan.kernel), &plan.elf)?;
+    // One staging directory per configuration (two may boot at once): each
+    // boot only rewrites grub.cfg.
+    let staging = Staging::new(&ws.iso_dir(), &format!("test-{}", plan.label.replace('@', "-")), &plan.elf)?;
     let mut run = ConfigRun::default();
     let mut resume_after: Option<String> = None;
     loop {
@@ -319,6 +359,27 @@ fn kernel_cmdline(extra: &str, exclude: &[&str], only: &[&str], filter: Option<&
         .join(" ")
 }
 
+/// Where a configuration's report goes: straight to the terminal, or into a
+/// buffer printed when it is done (the second of two configurations booting
+/// side by side, so their lines do not interleave).
+enum Sink {
+    Stdout,
+    Buffer(std::sync::Mutex<String>),
+}
+
+impl Sink {
+    fn buffered() -> Sink {
+        Sink::Buffer(std::sync::Mutex::new(String::new()))
+    }
+
+    /// Prints what a buffer holds.
+    fn flush(self) {
+        if let Sink::Buffer(text) = self {
+            print!("{}", text.into_inner().unwrap_or_else(|poison| poison.into_inner()));
+        }
+    }
+}
+
 /// Prints one configuration's progress.
 struct Printer<'a> {
     label: &'a str,
@@ -326,23 +387,36 @@ struct Printer<'a> {
     per_test: bool,
     verbose: bool,
     colour: bool,
+    sink: &'a Sink,
 }
 
 impl Printer<'_> {
+    /// One line of the report.
+    fn say(&self, line: String) {
+        match self.sink {
+            Sink::Stdout => println!("{line}"),
+            Sink::Buffer(text) => {
+                let mut text = text.lock().unwrap_or_else(|poison| poison.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
+
     /// Handles one event of the serial stream as it happens.
     fn event(&self, event: Event, run: &mut ConfigRun, boot_failed: &mut bool) {
         match event {
-            Event::Line(line) if self.verbose => println!("  | {line}"),
+            Event::Line(line) if self.verbose => self.say(format!("  | {line}")),
             Event::Result(result) => {
                 *boot_failed |= result.outcome == Outcome::Failed;
                 if run.record(result.clone()) {
                     self.result(&result);
                 } else if self.per_test {
-                    println!("    (a second result for {} was ignored)", result.path);
+                    self.say(format!("    (a second result for {} was ignored)", result.path));
                 }
             }
             // In verbose mode the detail was just printed as a serial line.
-            Event::Detail(line) if self.per_test && !self.verbose => println!("    {line}"),
+            Event::Detail(line) if self.per_test && !self.verbose => self.say(format!("    {line}")),
             _ => {}
         }
     }
@@ -360,7 +434,7 @@ impl Printer<'_> {
     /// `test <name> ... skipped (reason)`.
     fn skipped(&self, name: &str, reason: &str) {
         let word = if self.colour { "\x1b[33mskipped\x1b[0m" } else { "skipped" };
-        println!("test {name} ... {word} ({reason})");
+        self.say(format!("test {name} ... {word} ({reason})"));
     }
 
     fn problem(&self, problem: &Problem) {
@@ -382,8 +456,8 @@ impl Printer<'_> {
             word.to_string()
         };
         match note {
-            Some(note) => println!("test {name} ... {word} ({note})"),
-            None => println!("test {name} ... {word}"),
+            Some(note) => self.say(format!("test {name} ... {word} ({note})")),
+            None => self.say(format!("test {name} ... {word}")),
         }
     }
 
@@ -393,22 +467,22 @@ impl Printer<'_> {
     /// their verdict is wrong.
     fn tail(&self, boot: &BootRecord) {
         if !self.verbose {
-            println!(
+            self.say(format!(
                 "  ---- {} boot {} (cmdline `{}`): last {TAIL_LINES} lines of serial output ----",
                 self.label, boot.number, boot.cmdline
-            );
+            ));
             for line in &boot.tail {
-                println!("  | {line}");
+                self.say(format!("  | {line}"));
             }
         }
         if !boot.qemu_stderr.trim().is_empty() {
-            println!("  ---- QEMU said ----");
+            self.say(format!("  ---- QEMU said ----"));
             for line in boot.qemu_stderr.lines() {
-                println!("  | {line}");
+                self.say(format!("  | {line}"));
             }
         }
         if !self.verbose || !boot.qemu_stderr.trim().is_empty() {
-            println!("  ----");
+            self.say(format!("  ----"));
         }
     }
 }
@@ -424,6 +498,14 @@ struct Totals {
 }
 
 impl Totals {
+    /// Adds the counts and failures of a configuration run on its own.
+    fn merge(&mut self, other: Totals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.failures.extend(other.failures);
+    }
+
     fn fail(&mut self, what: String) {
         self.failed += 1;
         self.failures.push(what);
