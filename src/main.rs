@@ -6,6 +6,8 @@
 //! thread, with the timer ticking.  The self-check
 //! * allocates one block per zone and order class, writes and reads every
 //!   page back through `kmap`, and checks everything merged back afterwards;
+//! * starts a thread bound to each CPU `smp_init` brought up, which reports
+//!   the CPU it runs on;
 //! * measures the tick, runs a second thread that sleeps until the timer
 //!   interrupt wakes it, sleeps 20 ms on a kernel timer, and prints the
 //!   interrupt and softirq counts and the pending timers.
@@ -20,7 +22,8 @@ use kernel::mm::highmem::{kmap, kunmap};
 use kernel::mm::gfp::GfpFlags;
 use kernel::mm::init::node;
 use kernel::mm::mmzone::ZoneType;
-use kernel::sched::{WaitQueueHead, kthread_join, kthread_run, nr_context_switches};
+use kernel::arch::x86::smp::{num_online_cpus, online_cpus, smp_processor_id};
+use kernel::sched::{WaitQueueHead, kthread_create_on_cpu, kthread_join, kthread_run, nr_context_switches};
 
 static TICKED: WaitQueueHead = WaitQueueHead::new();
 static TICK_SEEN: AtomicBool = AtomicBool::new(false);
@@ -40,9 +43,40 @@ fn kernel_init() -> ! {
         exit_qemu(QemuExitCode::Failed);
     }
     log::info!("self-check: every zone allocates, maps and merges back");
+    every_cpu_self_check();
     timer_and_threads_self_check();
     log::info!("self-check: ok, powering off");
     exit_qemu(QemuExitCode::Success)
+}
+
+/// Starts a thread bound to each online CPU; each reports the CPU it runs
+/// on (through `%fs`) and that CPU's APIC id (through CPUID).
+fn every_cpu_self_check() {
+    let mut handles = [const { None }; kernel::mm::layout::NR_CPUS];
+    for cpu in online_cpus() {
+        let handle = kthread_create_on_cpu(
+            &|| {
+                let apicid = kernel::arch::x86::cpu::cpuid(1, 0).ebx >> 24;
+                log::info!("self-check: thread on CPU{} (APIC id {apicid:#x}) reports smp_processor_id() = {}", smp_processor_id(), smp_processor_id());
+                smp_processor_id() as i32
+            },
+            cpu,
+            "cpu-check",
+        )
+        .expect("a thread for each CPU");
+        kernel::sched::wake_up_process(handle.task());
+        handles[cpu] = Some(handle);
+    }
+    for (cpu, handle) in handles.into_iter().enumerate() {
+        if let Some(handle) = handle {
+            let reported = kthread_join(handle);
+            if reported != cpu as i32 {
+                log::error!("self-check FAILED: the thread bound to CPU{cpu} ran on CPU{reported}");
+                exit_qemu(QemuExitCode::Failed);
+            }
+        }
+    }
+    log::info!("self-check: {} CPU(s) online, each ran its own thread", num_online_cpus());
 }
 
 /// Measures the tick, then lets a thread sleep until the timer interrupt

@@ -183,6 +183,8 @@ pub struct IntegrationKernel {
     /// The file name in `tests/` without `.rs`.
     pub name: &'static str,
     pub mem: &'static str,
+    /// QEMU `-smp`.
+    pub smp: u32,
     pub cmdline: &'static str,
     pub expectation: Expectation,
 }
@@ -197,6 +199,8 @@ pub enum Expectation {
     Expect {
         /// Exactly these tests fail.
         failed: &'static [&'static str],
+        /// (test, text): the failed test's diagnostics must contain the text.
+        failed_saying: &'static [(&'static str, &'static str)],
         /// Exactly these tests skip.
         skipped: &'static [&'static str],
         /// At least these tests pass.
@@ -221,18 +225,21 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
     IntegrationKernel {
         name: "page_fault",
         mem: "128M",
+        smp: 1,
         cmdline: "",
         expectation: Expectation::Pass,
     },
     IntegrationKernel {
         name: "stack_overflow",
         mem: "128M",
+        smp: 1,
         cmdline: "",
         expectation: Expectation::Pass,
     },
     IntegrationKernel {
         name: "harness_selftest",
         mem: "128M",
+        smp: 1,
         cmdline: "",
         expectation: Expectation::Expect {
             failed: &[
@@ -242,6 +249,7 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
                 "harness_selftest::panic_in_an_interrupt_handler",
                 "harness_selftest::leaves_interrupts_disabled",
             ],
+            failed_saying: &[("harness_selftest::panic_in_a_kernel_thread", "panicked on CPU 0: a panic in a kernel thread")],
             skipped: &["harness_selftest::skipping_test"],
             passed_at_least: &[
                 "harness_selftest::passing_test",
@@ -255,24 +263,44 @@ pub const INTEGRATION_KERNELS: &[IntegrationKernel] = &[
     IntegrationKernel {
         name: "no_tests",
         mem: "128M",
+        smp: 1,
         cmdline: "",
         expectation: Expectation::ExpectNoTests,
     },
     IntegrationKernel {
         name: "kthread_faults",
         mem: "128M",
+        smp: 1,
         cmdline: "",
         expectation: Expectation::Pass,
     },
     IntegrationKernel {
         name: "timer_hz",
         mem: "128M",
+        smp: 1,
         cmdline: "hz=250 initial_jiffies=0xfffffa00",
         expectation: Expectation::Pass,
     },
     IntegrationKernel {
+        name: "smp_panic",
+        mem: "128M",
+        smp: 2,
+        cmdline: "",
+        expectation: Expectation::Expect {
+            failed: &["smp_panic::a_panic_on_cpu_1_is_reported_with_its_number"],
+            failed_saying: &[(
+                "smp_panic::a_panic_on_cpu_1_is_reported_with_its_number",
+                "panicked on CPU 1: a panic on CPU 1",
+            )],
+            skipped: &[],
+            passed_at_least: &["smp_panic::both_cpus_run_again_after_the_panic"],
+            exit: RunVerdict::Failure,
+        },
+    },
+    IntegrationKernel {
         name: "kmap_debug",
         mem: "2G",
+        smp: 1,
         cmdline: "",
         expectation: Expectation::Pass,
     },
@@ -286,6 +314,7 @@ pub const BENCH_ONLY_KERNELS: &[&str] = &["bench"];
 pub const DEFAULT_INTEGRATION: IntegrationKernel = IntegrationKernel {
     name: "",
     mem: "128M",
+    smp: 1,
     cmdline: "",
     expectation: Expectation::Pass,
 };
@@ -392,13 +421,16 @@ pub fn plan(kernels: &[TestKernel], test_files: &[String], mem_filter: Option<Me
                 &DEFAULT_INTEGRATION
             }
         };
-        let machine = Machine { mem: mem(entry.mem), smp: 1 };
+        let machine = Machine { mem: mem(entry.mem), smp: entry.smp };
         plans.push(Plan {
             kernel: kernel.name.clone(),
             elf: kernel.elf.clone(),
             source: PathBuf::from(format!("tests/{}.rs", kernel.name)),
             crate_name: kernel.name.clone(),
-            label: format!("{}@{}", kernel.name, machine.mem),
+            label: match machine.smp {
+                1 => format!("{}@{}", kernel.name, machine.mem),
+                smp => format!("{}@{}-smp{smp}", kernel.name, machine.mem),
+            },
             machine,
             cmdline: entry.cmdline,
             exclude: &[],
@@ -460,7 +492,13 @@ impl Expectation {
             Expectation::Pass => {
                 diffs.extend(with(Outcome::Failed).map(|path| format!("{path} failed")));
             }
-            Expectation::Expect { failed, skipped, passed_at_least, exit } => {
+            Expectation::Expect { failed, failed_saying, skipped, passed_at_least, exit } => {
+                for (path, text) in *failed_saying {
+                    let said = run.results().iter().any(|r| r.path == *path && r.details.iter().any(|d| d.contains(text)));
+                    if !said {
+                        diffs.push(format!("{path} should fail saying \"{text}\", but its diagnostics do not"));
+                    }
+                }
                 for path in with(Outcome::Failed).filter(|p| !failed.contains(p)) {
                     diffs.push(format!("{path} failed, but it should pass"));
                 }
@@ -624,8 +662,8 @@ mod tests {
         assert_eq!((plans[9].cmdline, plans[9].only), ("nosmp", SMP_TESTS));
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
         assert!(report.notes[0].contains("tests/zz_new.rs has no entry"));
-        // stack_overflow, harness_selftest, kthread_faults, timer_hz, kmap_debug have no file; orphan was not built.
-        assert_eq!(report.errors.len(), 6, "{:?}", report.errors);
+        // stack_overflow, harness_selftest, kthread_faults, timer_hz, smp_panic, kmap_debug have no file; orphan was not built.
+        assert_eq!(report.errors.len(), 7, "{:?}", report.errors);
         assert!(report.errors.iter().any(|e| e.contains("lists `timer_hz`, but there is no tests/timer_hz.rs")));
         assert!(report.errors.iter().any(|e| e.contains("tests/orphan.rs was not built")));
     }
@@ -701,10 +739,9 @@ mod tests {
         let boot2 = "KTAP version 1\n1..7\n# running harness_selftest::skipping_test\n\
                      ok 1 harness_selftest::skipping_test # SKIP this test skips itself\n\
                      # running harness_selftest::panicking_test\nnot ok 2 harness_selftest::panicking_test\n";
-        let boot3 = ktap(
-            5,
-            &[("harness_selftest::runs_after_panic", "ok"), ("harness_selftest::panic_in_a_kernel_thread", "not ok")],
-        );
+        let boot3 = "KTAP version 1\n1..5\n# running harness_selftest::runs_after_panic\nok 1 harness_selftest::runs_after_panic\n\
+                     # running harness_selftest::panic_in_a_kernel_thread\n# panicked on CPU 0: a panic in a kernel thread at x.rs:1:1\n\
+                     not ok 2 harness_selftest::panic_in_a_kernel_thread\n";
         let boot4 = ktap(3, &[("harness_selftest::panic_in_an_interrupt_handler", "not ok")]);
         let boot5 = ktap(2, &[("harness_selftest::leaves_interrupts_disabled", "not ok")]);
         let boot6 = ktap(1, &[("harness_selftest::runs_after_thread_and_interrupt_panics", "ok")])
@@ -713,7 +750,7 @@ mod tests {
             &[
                 (&boot1, GuestExit::RestartNeeded),
                 (boot2, GuestExit::RestartNeeded),
-                (&boot3, GuestExit::RestartNeeded),
+                (boot3, GuestExit::RestartNeeded),
                 (&boot4, GuestExit::RestartNeeded),
                 (&boot5, GuestExit::RestartNeeded),
                 (&boot6, GuestExit::Success),
@@ -741,6 +778,7 @@ mod tests {
             [
                 "unexpected harness failure: the kernel planned 4 test(s), but 5 are compiled in for this configuration",
                 "unexpected harness failure: 1 test(s) compiled in but never reported: harness_selftest::should_panic_test",
+                "harness_selftest::panic_in_a_kernel_thread should fail saying \"panicked on CPU 0: a panic in a kernel thread\", but its diagnostics do not",
                 "harness_selftest::passing_test failed, but it should pass",
                 "harness_selftest::panicking_test should fail, but it passed",
                 "harness_selftest::panic_in_a_kernel_thread should fail, but it never reported a result",

@@ -87,6 +87,9 @@ pub struct TestResult {
     /// The reason of a skip, or why xtask marked the test FAILED itself
     /// (timeout, reset...) when the kernel never printed a result for it.
     pub note: Option<String>,
+    /// A failed test's diagnostic lines (the panic message and what the
+    /// harness printed with it); empty otherwise.
+    pub details: Vec<String>,
 }
 
 /// A failure that belongs to no single test: the boot died before any test
@@ -427,7 +430,8 @@ impl BootTranscript {
             Outcome::Skipped => directive.map(skip_reason),
             _ => None,
         };
-        let result = TestResult { path: path.to_string(), outcome, note };
+        let details = if outcome == Outcome::Failed { self.diagnostics.iter().cloned().collect() } else { Vec::new() };
+        let result = TestResult { path: path.to_string(), outcome, note, details };
         self.results.push(result.clone());
         events.push(Event::Result(result));
         if outcome == Outcome::Failed {
@@ -547,6 +551,7 @@ pub fn judge_boot(transcript: &BootTranscript, end: &BootEnd) -> BootVerdict {
         path: path.to_string(),
         outcome: Outcome::Failed,
         note: Some(note),
+        details: Vec::new(),
     };
     let problem = |kind, reason: String| Some(Problem { kind, reason });
     let mut verdict = BootVerdict::default();
@@ -1172,7 +1177,7 @@ mod tests {
     #[test]
     fn duplicate_results_count_once() {
         let mut run = ConfigRun::default();
-        let result = TestResult { path: "k::a".into(), outcome: Outcome::Ok, note: None };
+        let result = TestResult { path: "k::a".into(), outcome: Outcome::Ok, note: None, details: Vec::new() };
         assert!(run.record(result.clone()));
         assert!(!run.record(result));
         assert_eq!(run.nr_passed(), 1);
