@@ -21,10 +21,10 @@
 //! [`SPURIOUS_APIC_VECTOR`] 0xff, [`ERROR_APIC_VECTOR`] 0xfe,
 //! [`INVALIDATE_TLB_VECTOR`] 0xfd, [`RESCHEDULE_VECTOR`] 0xfc,
 //! [`CALL_FUNCTION_VECTOR`] 0xfb, and [`LOCAL_TIMER_VECTOR`] 0xef in the
-//! class below. Each enters through a stub here and runs
-//! [`smp_apic_interrupt`], which acknowledges it (`EOI`) and dispatches —
-//! in hardirq context, then the same return path as a device interrupt
-//! (softirqs, preemption).
+//! class below. Each enters through a stub here, the common interrupt path
+//! of `irq.rs`, and [`smp_apic_interrupt`], which acknowledges it (`EOI`)
+//! and dispatches — in hardirq context, then the same return path as a
+//! device interrupt (softirqs, preemption).
 //!
 //! ## The tick
 //! [`calibrate_APIC_clock`] counts how far the APIC timer runs down in a
@@ -60,6 +60,8 @@ pub const RESCHEDULE_VECTOR: u8 = 0xfc;
 pub const CALL_FUNCTION_VECTOR: u8 = 0xfb;
 /// The local APIC timer (Linux `LOCAL_TIMER_VECTOR`).
 pub const LOCAL_TIMER_VECTOR: u8 = 0xef;
+/// The lowest vector the APIC code owns (Linux `FIRST_SYSTEM_VECTOR`).
+pub const FIRST_SYSTEM_VECTOR: u32 = LOCAL_TIMER_VECTOR as u32;
 
 /// The vectors with a stub here, in stub order.
 const APIC_VECTORS: [u8; 6] =
@@ -123,10 +125,10 @@ fn apic_base() -> usize {
 /// Reads a local APIC register of this CPU (Linux `apic_read`).
 fn apic_read(reg: usize) -> u32 {
     debug_assert!(APIC_MAPPED.load(Ordering::Relaxed));
+    // `reg` is a 16-byte aligned register offset below 4 KiB, and the APIC
+    // wants exactly this: an aligned 32-bit access.
     // SAFETY: FIX_APIC_BASE maps this CPU's APIC registers uncached
-    // (init_apic_mappings, before any caller); `reg` is a 16-byte aligned
-    // register offset below 4 KiB; the access is a 32-bit load, as the APIC
-    // requires.
+    // (init_apic_mappings runs before any caller).
     unsafe { ((apic_base() + reg) as *const u32).read_volatile() }
 }
 
@@ -319,6 +321,8 @@ pub fn send_SIPI(apicid: u8, page: u8) -> u32 {
 /// Bytes between two APIC entry stubs.
 const STUB_ALIGN: usize = 16;
 
+// The stubs push the same frame as the IRQ stubs and share their common
+// path (`irq.rs`), whose `do_IRQ` hands these vectors to `smp_apic_interrupt`.
 global_asm!(
     r#"
     .section .text
@@ -329,18 +333,8 @@ apic_entries_start:
     .balign {ALIGN}
     push 0                  /* no error code: keep the TrapFrame layout */
     push \vector
-    jmp apic_common_interrupt
+    jmp common_interrupt
     .endr
-
-apic_common_interrupt:
-    pushad
-    cld
-    push esp                /* argument: &mut TrapFrame */
-    call smp_apic_interrupt /* may switch threads before it returns */
-    add esp, 4
-    popad
-    add esp, 8              /* vector and error code */
-    iretd
     "#,
     ALIGN = const STUB_ALIGN,
 );
@@ -354,9 +348,9 @@ unsafe extern "C" {
 /// The Rust half of every APIC vector (Linux's `smp_apic_timer_interrupt`,
 /// `smp_call_function_interrupt`, `smp_reschedule_interrupt`,
 /// `smp_invalidate_interrupt`, `smp_error_interrupt`,
-/// `smp_spurious_interrupt`, each behind its own entry in `entry.S`).
-#[unsafe(no_mangle)]
-extern "C" fn smp_apic_interrupt(frame: &mut TrapFrame) {
+/// `smp_spurious_interrupt`, each behind its own entry in `entry.S`),
+/// called by `do_IRQ` for vectors from [`FIRST_SYSTEM_VECTOR`] up.
+pub(super) fn smp_apic_interrupt(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     let cpu = super::smp::smp_processor_id();
     let index = APIC_VECTORS.iter().position(|&v| v == vector).expect("a stub of APIC_VECTORS");

@@ -193,6 +193,7 @@ irq_entries_start:
     jmp common_interrupt
     .endr
 
+    .global common_interrupt   /* the APIC vectors' stubs come here too */
 common_interrupt:
     pushad
     cld
@@ -228,6 +229,9 @@ pub fn init_IRQ() {
 /// The Rust half of every hardware interrupt (see the module doc).
 #[unsafe(no_mangle)]
 extern "C" fn do_IRQ(frame: &mut TrapFrame) {
+    if frame.vector >= super::apic::FIRST_SYSTEM_VECTOR {
+        return super::apic::smp_apic_interrupt(frame);
+    }
     let irq = frame.vector - IRQ0_VECTOR;
     irq_enter();
     if i8259::mask_and_ack_8259A(irq) == Delivery::Real {

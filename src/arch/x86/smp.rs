@@ -217,10 +217,9 @@ pub(super) fn smp_call_function_interrupt() {
         log::warn!("CPU{}: call-function IPI without a request", smp_processor_id());
         return;
     }
-    // SAFETY: the sender keeps `data` alive on its stack, under call_lock,
-    // until every target has incremented `started` (and, with `wait`,
-    // `finished`); we read it before our increment of `started`, and touch
-    // `finished` only when the sender waits for it.
+    // The sender keeps `data` alive on its stack, under call_lock, until
+    // every target has incremented `started` (and, with `wait`, `finished`).
+    // SAFETY: we read it before our increment of `started` (see above).
     let (func, info, wait) = unsafe { ((*data).func, (*data).info, (*data).wait) };
     // SAFETY: as above: `started` is not yet complete, so `data` is alive.
     unsafe { (*data).started.fetch_add(1, Ordering::AcqRel) };

@@ -238,11 +238,9 @@ fn install_trampoline(base: u32, params: &TrampolineParams) {
     let params_offset = trampoline_params as *const () as usize - start;
     assert!(len <= PAGE_SIZE && params_offset + size_of::<TrampolineParams>() <= len);
     let dst = __va(base as u64);
-    // SAFETY: `dst` is the direct-map address of the page reserved for the
-    // trampoline at boot, owned by this code; the source is the kernel's
-    // read-only copy of the trampoline, `len` bytes long; no AP runs the
-    // page while it is rewritten (APs are woken one at a time, and each has
-    // left the trampoline before it calls in).
+    // `dst` is the direct map of the page reserved for the trampoline at
+    // boot; APs are woken one at a time, each leaving it before it calls in.
+    // SAFETY: so nobody else uses the page; the source is `len` bytes of image.
     unsafe {
         core::ptr::copy_nonoverlapping(start as *const u8, dst as *mut u8, len);
         core::ptr::write_volatile((dst + params_offset) as *mut TrampolineParams, core::ptr::read(params));
