@@ -16,6 +16,7 @@
 //! | 2G-nopse | the direct map built from 4 KiB pages instead of 4 MiB pages   |
 //! | 4G-mem1G | `mem=1G` trims memblock before the zones are sized             |
 //! | 128M-smp4-nosmp, 128M-smp4-maxcpus2 | four CPUs present, one or two brought up (the SMP tests only) |
+//! | 128M-smp6 | six CPUs present, `NR_CPUS` = 4 brought up (the SMP tests only) |
 //!
 //! Tests that do not depend on the RAM size (the command-line parser,
 //! interrupts, threads, locks: [`RAM_INDEPENDENT_TESTS`]) run in the
@@ -167,6 +168,13 @@ pub const LIB_CONFIGS: &[LibConfig] = &[
         mem: "128M",
         smp: 4,
         cmdline: "nosmp",
+        scope: TestScope::Only(SMP_TESTS),
+    },
+    LibConfig {
+        name: "128M-smp6",
+        mem: "128M",
+        smp: 6,
+        cmdline: "",
         scope: TestScope::Only(SMP_TESTS),
     },
     LibConfig {
@@ -644,6 +652,7 @@ mod tests {
                 "lib@2G-smp2",
                 "lib@4G-smp4",
                 "lib@128M-smp4-nosmp",
+                "lib@128M-smp6",
                 "lib@128M-smp4-maxcpus2",
                 "page_fault@128M",
                 "no_tests@128M",
@@ -653,11 +662,14 @@ mod tests {
         assert_eq!(plans[5].cmdline, "nopse");
         assert_eq!(plans[1].exclude, &[] as &[&str], "the reference configuration runs everything");
         assert_eq!(plans[0].exclude, RAM_INDEPENDENT_TESTS);
-        assert_eq!(plans[12].expectation, Expectation::ExpectNoTests);
-        assert_eq!((plans[11].source.to_str(), plans[11].crate_name.as_str()), (Some("tests/page_fault.rs"), "page_fault"));
+        assert_eq!(plans[13].expectation, Expectation::ExpectNoTests);
+        assert_eq!((plans[12].source.to_str(), plans[12].crate_name.as_str()), (Some("tests/page_fault.rs"), "page_fault"));
         assert_eq!((plans[0].source.to_str(), plans[0].crate_name.as_str()), (Some("src/lib.rs"), "kernel"));
         let smp: Vec<(&str, u32)> = plans.iter().filter(|p| p.machine.smp > 1).map(|p| (p.label.as_str(), p.machine.smp)).collect();
-        assert_eq!(smp, [("lib@2G-smp2", 2), ("lib@4G-smp4", 4), ("lib@128M-smp4-nosmp", 4), ("lib@128M-smp4-maxcpus2", 4)]);
+        assert_eq!(
+            smp,
+            [("lib@2G-smp2", 2), ("lib@4G-smp4", 4), ("lib@128M-smp4-nosmp", 4), ("lib@128M-smp6", 6), ("lib@128M-smp4-maxcpus2", 4)]
+        );
         assert_eq!((plans[7].exclude, plans[8].exclude), (&[] as &[&str], &[] as &[&str]), "two and four CPUs run everything");
         assert_eq!((plans[9].cmdline, plans[9].only), ("nosmp", SMP_TESTS));
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
@@ -684,7 +696,7 @@ mod tests {
         assert_eq!(labels, ["lib@2G-nopse", "lib@2G-smp2"]);
         let (plans, _) = plan(&kernels, &files, Some(MemSize::parse("128M").unwrap()));
         let labels: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
-        assert_eq!(labels, ["lib@128M", "lib@128M-smp4-nosmp", "lib@128M-smp4-maxcpus2", "page_fault@128M"]);
+        assert_eq!(labels, ["lib@128M", "lib@128M-smp4-nosmp", "lib@128M-smp6", "lib@128M-smp4-maxcpus2", "page_fault@128M"]);
         let (plans, report) = plan(&kernels, &files, Some(MemSize::parse("5M").unwrap()));
         assert!(plans.is_empty());
         assert!(report.errors.iter().any(|e| e.contains("no configuration has")), "{report:?}");

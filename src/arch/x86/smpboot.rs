@@ -94,10 +94,9 @@ pub fn find_cpus(rsdt_from_boot_info: Option<u32>, maxcpus: Option<usize>) {
     let boot_apicid = apic::read_apic_id();
     set_cpu_to_apicid(0, boot_apicid);
     let mut present = 1;
-    for lapic in madt.lapics().iter().filter(|l| l.enabled && l.apic_id != boot_apicid) {
+    for (listed, lapic) in madt.lapics().iter().filter(|l| l.enabled && l.apic_id != boot_apicid).enumerate() {
         if present == NR_CPUS {
-            log::warn!("NR_CPUS/possible_cpus limit of {NR_CPUS} reached. Processor {}/{:#x} ignored.", present, lapic.apic_id);
-            present += 1;
+            log::warn!("NR_CPUS/possible_cpus limit of {NR_CPUS} reached. Processor {}/{:#x} ignored.", listed + 1, lapic.apic_id);
             continue;
         }
         set_cpu_to_apicid(present, lapic.apic_id);
@@ -106,7 +105,6 @@ pub fn find_cpus(rsdt_from_boot_info: Option<u32>, maxcpus: Option<usize>) {
     if madt.lapics_dropped > 0 {
         log::warn!("ACPI: {} more LAPIC entries than this kernel reads ignored", madt.lapics_dropped);
     }
-    let present = present.min(NR_CPUS);
     NR_PRESENT.store(present, Ordering::Relaxed);
     log::info!("SMP: Allowing {present} CPUs, 0 hotplug CPUs");
     if let Some(max) = maxcpus {
@@ -142,7 +140,7 @@ pub fn smp_init() {
         match (trampoline_base(), alloc_trampoline_pg_dir()) {
             (Some(base), Some(pg_dir)) => {
                 for cpu in 1..wanted {
-                    if let Err(why) = do_boot_cpu(cpu, base, pg_dir) {
+                    if let Err(why) = do_boot_cpu(cpu, base, pg_dir, CALLIN_TIMEOUT_MS) {
                         log::error!("CPU{cpu}: {why}");
                     }
                 }
@@ -200,8 +198,9 @@ impl core::fmt::Display for BootCpuError {
     }
 }
 
-/// Wakes CPU `cpu` and waits until it runs (Linux `do_boot_cpu`).
-fn do_boot_cpu(cpu: usize, trampoline: u32, pg_dir: usize) -> Result<(), BootCpuError> {
+/// Wakes CPU `cpu` and waits up to `timeout_ms` until it runs (Linux
+/// `do_boot_cpu`).
+fn do_boot_cpu(cpu: usize, trampoline: u32, pg_dir: usize, timeout_ms: u64) -> Result<(), BootCpuError> {
     let apicid = super::smp::cpu_physical_id(cpu);
     let stack_top = crate::sched::fork_idle(cpu).map_err(BootCpuError::NoIdleTask)?;
     let params = TrampolineParams {
@@ -214,7 +213,7 @@ fn do_boot_cpu(cpu: usize, trampoline: u32, pg_dir: usize) -> Result<(), BootCpu
     install_trampoline(trampoline, &params);
     log::info!("Booting processor {cpu} APIC {apicid:#x} ip {trampoline:#x}");
     wakeup_secondary_cpu_via_init(apicid, trampoline);
-    let deadline = super::cpu::rdtsc() + super::time::tsc_khz() * CALLIN_TIMEOUT_MS;
+    let deadline = super::cpu::rdtsc() + super::time::tsc_khz() * timeout_ms;
     while !super::smp::cpu_online(cpu) {
         if super::cpu::rdtsc() > deadline {
             // Park it again before its idle stack goes back to the allocator.
@@ -267,8 +266,7 @@ fn wakeup_secondary_cpu_via_init(apicid: u8, start_eip: u32) {
 extern "C" fn start_secondary(cpu: u32) -> ! {
     let cpu = cpu as usize;
     super::paging::load_swapper_pg_dir();
-    super::gdt::load(cpu);
-    super::traps::load_idt();
+    cpu_init(cpu);
     CPU_CALLIN_MAP.fetch_or(1 << cpu, Ordering::AcqRel);
     apic::setup_local_APIC(false);
     apic::setup_APIC_timer();
@@ -276,6 +274,14 @@ extern "C" fn start_secondary(cpu: u32) -> ! {
     set_cpu_online(cpu, true);
     super::irqflags::local_irq_enable();
     crate::sched::cpu_idle()
+}
+
+/// This CPU's own descriptor tables (Linux `cpu_init`): its GDT with its
+/// per-CPU segment in `%fs`, its TSSs and double-fault task, and the IDT
+/// all CPUs share. (The boot CPU does the same in `start_kernel_entry`.)
+fn cpu_init(cpu: usize) {
+    super::gdt::load(cpu);
+    super::traps::load_idt();
 }
 
 global_asm!(
@@ -363,6 +369,7 @@ unsafe extern "C" {
 mod tests {
     use super::*;
     use crate::arch::x86::smp::{cpu_online, cpu_physical_id};
+    use crate::arch::x86::smp::set_cpu_to_apicid;
 
     /// The CPUs online are exactly those the firmware lists (read again
     /// here from the MADT, found by scanning the BIOS areas), capped by
@@ -400,5 +407,30 @@ mod tests {
             let (copy, source) = unsafe { (*(__va(base) as *const [u8; 16]), *(trampoline_data as *const () as *const [u8; 16])) };
             assert_eq!(copy, source, "smp_init copied the trampoline there");
         }
+    }
+
+    /// A CPU that never answers — an APIC id nobody has, in a CPU slot
+    /// `maxcpus=` left free — is reported, parked and counted out: the
+    /// boot CPU gets its idle task's slot and stack pages back, the CPU
+    /// stays offline, and the others are untouched.
+    #[test_case]
+    fn a_cpu_that_does_not_answer_is_counted_out() {
+        let Some(cpu) = (1..NR_CPUS).rev().find(|&cpu| !cpu_online(cpu)) else {
+            crate::skip!("every CPU slot is online (boot with maxcpus= to leave one free)");
+        };
+        let (online, tasks) = (num_online_cpus(), crate::sched::task::nr_tasks_in_use());
+        let stack_pages = || crate::mm::mmzone::ZoneType::ALL.map(crate::sched::stack::nr_stack_pages).iter().sum::<usize>();
+        let pages = stack_pages();
+        let saved = cpu_physical_id(cpu);
+        set_cpu_to_apicid(cpu, 0x0f);
+        let pg_dir = alloc_trampoline_pg_dir().expect("a page");
+        let result = do_boot_cpu(cpu, trampoline_base().expect("a trampoline page"), pg_dir, 200);
+        free_trampoline_pg_dir(pg_dir);
+        set_cpu_to_apicid(cpu, saved);
+        assert!(matches!(result, Err(BootCpuError::NotResponding)), "{result:?}");
+        assert!(!cpu_online(cpu));
+        assert_eq!(num_online_cpus(), online);
+        assert_eq!(crate::sched::task::nr_tasks_in_use(), tasks, "the idle task's slot is free again");
+        assert_eq!(stack_pages(), pages, "its stack pages went back");
     }
 }
