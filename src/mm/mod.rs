@@ -102,3 +102,5 @@ pub mod direct_map;
 pub mod init;
 #[cfg(all(test, target_os = "none"))]
 pub(crate) mod kernel_test_support;
+#[cfg(all(test, target_os = "none"))]
+mod smp_kernel_tests;

@@ -209,6 +209,29 @@ pub fn on_each_cpu(func: SmpCallFn, info: usize, wait: bool) -> Result<(), SmpCa
     result
 }
 
+/// What [`on_each_cpu_sum`] hands every CPU: the function and the total.
+struct SumRequest {
+    func: fn() -> usize,
+    total: AtomicUsize,
+}
+
+fn add_to_sum(info: usize) {
+    // The caller of on_each_cpu_sum waits for every CPU (wait = true).
+    // SAFETY: so `info` is the address of its live SumRequest.
+    let request = unsafe { &*(info as *const SumRequest) };
+    request.total.fetch_add((request.func)(), Ordering::Relaxed);
+}
+
+/// Runs `func` on every online CPU (as [`on_each_cpu`] with `wait`) and
+/// returns the sum of what they returned: e.g. how many pages every CPU's
+/// `drain_local_pages` gave back.
+#[track_caller]
+pub fn on_each_cpu_sum(func: fn() -> usize) -> Result<usize, SmpCallError> {
+    let request = SumRequest { func, total: AtomicUsize::new(0) };
+    on_each_cpu(add_to_sum, &raw const request as usize, true)?;
+    Ok(request.total.load(Ordering::Relaxed))
+}
+
 /// The target's half (Linux `smp_call_function_interrupt`), in hardirq
 /// context.
 pub(super) fn smp_call_function_interrupt() {

@@ -424,3 +424,140 @@ fn pkmap_stress_ends_with_every_count_at_0_or_1_and_no_page_lost() {
     assert_eq!(quiesced_snapshot(node()), before, "no page lost or gained");
     pool.release();
 }
+
+// ---------------------------------------------------------------------------
+// Several CPUs
+
+static READER_VADDR: AtomicUsize = AtomicUsize::new(0);
+/// 1: the reader has read through the slot once (its TLB holds it);
+/// 2: the slot was recycled for another page.
+static READER_STEP: AtomicU32 = AtomicU32::new(0);
+static READER_SAW_AFTER: AtomicU32 = AtomicU32::new(0);
+
+/// A thread on another CPU reads through a pkmap address; this CPU kunmaps
+/// that page and, after the wrap-around flush, maps another into the same
+/// slot; returns what the reader then reads there.
+fn recycle_a_slot_another_cpu_reads() -> u32 {
+    let other = crate::arch::x86::smp::online_cpus().find(|&c| c != crate::arch::x86::smp::smp_processor_id()).unwrap();
+    let pages = HighPages::take(LAST_PKMAP);
+    let newcomer = alloc_high_page();
+    let window = kmap_atomic(newcomer, km_type::KM_USER0);
+    write_word(window, 0, 0xbbbb_bbbb);
+    kunmap_atomic(window, km_type::KM_USER0);
+    kmap_all(&pages);
+    let old = pages.pages().next().unwrap();
+    let vaddr = page_address(old).unwrap();
+    write_word(vaddr, 0, 0xaaaa_aaaa);
+    READER_VADDR.store(vaddr, Ordering::SeqCst);
+    READER_STEP.store(0, Ordering::SeqCst);
+    let reader = crate::sched::kthread_create_on_cpu(
+        &|| {
+            let vaddr = READER_VADDR.load(Ordering::SeqCst);
+            let before = read_word(vaddr, 0);
+            READER_STEP.store(1, Ordering::SeqCst);
+            while READER_STEP.load(Ordering::SeqCst) != 2 {
+                core::hint::spin_loop(); // interrupts on: a shootdown gets in
+            }
+            READER_SAW_AFTER.store(read_word(vaddr, 0), Ordering::SeqCst);
+            before as i32
+        },
+        other,
+        "pkmap-reader",
+    )
+    .expect("a thread on the other CPU");
+    crate::sched::wake_up_process(reader.task());
+    while READER_STEP.load(Ordering::SeqCst) != 1 {
+        schedule();
+    }
+    kunmap(old);
+    let reused = kmap(newcomer);
+    assert_eq!(reused, vaddr, "the one unused slot is reused");
+    READER_STEP.store(2, Ordering::SeqCst);
+    assert_eq!(kthread_join(reader) as u32, 0xaaaa_aaaa, "the reader first saw the old page");
+    crate::arch::x86::tlb::NO_REMOTE_FLUSH.store(false, Ordering::SeqCst);
+    kunmap(newcomer);
+    for page in pages.pages().skip(1) {
+        kunmap(page);
+    }
+    // Leave no stale entry behind on the reader's CPU either.
+    flush_all_zero_pkmaps();
+    node().__free_page(newcomer);
+    pages.release();
+    assert_window_at_rest();
+    READER_SAW_AFTER.load(Ordering::SeqCst)
+}
+
+/// The wrap-around flush reaches the other CPU: after the slot is recycled
+/// it reads the new page, not the old one through a stale TLB entry.
+#[test_case]
+fn a_recycled_pkmap_slot_is_never_read_stale_on_another_cpu() {
+    require_highmem!();
+    if crate::arch::x86::smp::num_online_cpus() < 2 {
+        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+    }
+    assert_eq!(recycle_a_slot_another_cpu_reads(), 0xbbbb_bbbb);
+}
+
+/// With the remote flush switched off the other CPU reads the old page
+/// through its stale entry: the proof that the test above can fail.
+#[test_case]
+fn without_the_remote_flush_a_recycled_pkmap_slot_is_read_stale() {
+    require_highmem!();
+    if crate::arch::x86::smp::num_online_cpus() < 2 {
+        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+    }
+    crate::arch::x86::tlb::NO_REMOTE_FLUSH.store(true, Ordering::SeqCst);
+    assert_eq!(recycle_a_slot_another_cpu_reads(), 0xaaaa_aaaa);
+}
+
+static KM_PAGES: [AtomicUsize; crate::mm::layout::NR_CPUS] = [const { AtomicUsize::new(0) }; crate::mm::layout::NR_CPUS];
+static KM_WINDOWS: [AtomicUsize; crate::mm::layout::NR_CPUS] = [const { AtomicUsize::new(0) }; crate::mm::layout::NR_CPUS];
+static KM_MISMATCHES: AtomicU32 = AtomicU32::new(0);
+static KM_GO: AtomicBool = AtomicBool::new(false);
+
+/// Every CPU maps its own high page at `KM_USER0` at the same time, 2,000
+/// times, writing and reading back a pattern of its own: nobody ever reads
+/// another CPU's page, and each CPU's window is its own fixmap slot
+/// (`FIX_KMAP_BEGIN + KM_USER0 + KM_TYPE_NR * cpu`).
+#[test_case]
+fn km_user0_on_every_cpu_at_once_maps_each_cpu_s_own_page() {
+    require_highmem!();
+    use crate::mm::layout::{KM_TYPE_NR, NR_CPUS, __fix_to_virt, fixed_addresses::FIX_KMAP_BEGIN};
+    let online = crate::arch::x86::smp::num_online_cpus();
+    let pages: [&'static Page; NR_CPUS] = core::array::from_fn(|_| alloc_high_page());
+    for (cpu, page) in pages.iter().enumerate() {
+        KM_PAGES[cpu].store(page_to_pfn(page), Ordering::SeqCst);
+        KM_WINDOWS[cpu].store(0, Ordering::SeqCst);
+    }
+    KM_MISMATCHES.store(0, Ordering::SeqCst);
+    crate::arch::x86::smp::run_bound_on_each_cpu(
+        &|| {
+            crate::arch::x86::smp::wait_for_go(&KM_GO);
+            let cpu = crate::arch::x86::smp::smp_processor_id();
+            let page = node().pfn_to_page(KM_PAGES[cpu].load(Ordering::SeqCst)).unwrap();
+            for round in 0..2000u32 {
+                let window = kmap_atomic(page, km_type::KM_USER0);
+                KM_WINDOWS[cpu].store(window, Ordering::SeqCst);
+                let pattern = (cpu as u32) << 24 | round;
+                for index in 0..64 {
+                    write_word(window, index, pattern ^ index as u32);
+                }
+                for index in 0..64 {
+                    if read_word(window, index) != pattern ^ index as u32 {
+                        KM_MISMATCHES.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                kunmap_atomic(window, km_type::KM_USER0);
+            }
+            0
+        },
+        "km-user0",
+        &KM_GO,
+    );
+    assert_eq!(KM_MISMATCHES.load(Ordering::SeqCst), 0, "a CPU read another CPU's page");
+    for cpu in 0..online {
+        let expected = __fix_to_virt(FIX_KMAP_BEGIN + km_type::KM_USER0 as usize + KM_TYPE_NR * cpu);
+        assert_eq!(KM_WINDOWS[cpu].load(Ordering::SeqCst), expected, "CPU{cpu}'s own window");
+    }
+    pages.iter().for_each(|page| node().__free_page(page));
+}
