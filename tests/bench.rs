@@ -13,7 +13,14 @@
 //! 3. High memory: `kmap`/`kunmap` of a page that keeps its slot (hit)
 //!    and of pages that need a new slot each time (miss; a flush of the
 //!    window every 1024), and `kmap_atomic`/`kunmap_atomic`.
-//! 4. Fragmentation: a synthetic 256 MiB node (its `mem_map` is a static
+//! 4. Scaling: the same order-0 alloc+free, and `kmap` against
+//!    `kmap_atomic`, on 1, 2 and 4 CPUs at once (as many as are online),
+//!    one thread bound to each: per-CPU lists against the buddy alone (the
+//!    zone lock every time), the shared `kmap_lock` and its global flushes
+//!    against the per-CPU windows. The figure is the mean cost of one
+//!    operation over the threads. (`cargo xtask bench` gives QEMU one vCPU
+//!    per host core: more would time-slice and the TSC would count waiting.)
+//! 5. Fragmentation: a synthetic 256 MiB node (its `mem_map` is a static
 //!    array here; no frame behind it is touched) goes through the same
 //!    random workload with and without grouping by mobility; then every
 //!    movable page is freed, as reclaim or migration could, and the largest
@@ -31,7 +38,11 @@ use kernel::mm::init::{bootmem_timing, node};
 use kernel::mm::mmzone::{PgData, ZoneType};
 use kernel::mm::page::Page;
 use kernel::mm::pfn_phys;
+use kernel::arch::x86::smp::{num_online_cpus, smp_processor_id};
+use kernel::mm::layout::NR_CPUS;
 use kernel::println;
+use kernel::sched::{kthread_create_on_cpu, kthread_join, wake_up_process};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 #[unsafe(no_mangle)]
@@ -42,6 +53,7 @@ fn kernel_init() -> ! {
     allocation_costs();
     bootmem_costs();
     highmem_costs();
+    scaling();
     fragmentation();
     println!("=== end of kernel benchmark ===");
     exit_qemu(QemuExitCode::Success)
@@ -157,6 +169,138 @@ fn allocation_costs() {
     let burst_buddy = burst(node);
     println!("| order-0 burst of 1024 then free, per op, buddy only | {burst_buddy} |");
     node.setup_per_cpu_pageset();
+}
+
+/// What the scaling threads run, and what they measured.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    AllocFree,
+    Kmap,
+    KmapAtomic,
+}
+static WORKLOAD: Mutex<Workload> = Mutex::new(Workload::AllocFree);
+static GO: AtomicBool = AtomicBool::new(false);
+static CYCLES: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
+/// Per CPU, the first of its [`KMAP_PAGES`] high pages (consecutive PFNs are
+/// not needed: the thread walks a list).
+static KMAP_LISTS: Mutex<[kernel::mm::list::PageList; NR_CPUS]> = Mutex::new([const { kernel::mm::list::PageList::new() }; NR_CPUS]);
+const SCALING_OPS: u64 = 20_000;
+const KMAP_PAGES: usize = 256;
+
+/// One scaling thread: wait for the others, then time `SCALING_OPS`
+/// operations of the workload on this CPU.
+fn scaling_thread() -> i32 {
+    use kernel::mm::highmem::{kmap, kunmap};
+    use kernel::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic};
+    let node = node();
+    let cpu = smp_processor_id();
+    let workload = *WORKLOAD.lock();
+    let pages: [usize; KMAP_PAGES] = {
+        let lists = KMAP_LISTS.lock();
+        let mut pfns = [0; KMAP_PAGES];
+        for (slot, (pfn, _)) in pfns.iter_mut().zip(lists[cpu].iter(&node.node_mem_map())) {
+            *slot = pfn;
+        }
+        pfns
+    };
+    while !GO.load(Ordering::SeqCst) {
+        core::hint::spin_loop();
+    }
+    let start = rdtsc();
+    for op in 0..SCALING_OPS as usize {
+        match workload {
+            Workload::AllocFree => {
+                let page = node.alloc_page(GfpFlags::GFP_KERNEL).expect("memory is free");
+                node.__free_page(page);
+            }
+            Workload::Kmap => {
+                let page = node.pfn_to_page(pages[op % KMAP_PAGES]).unwrap();
+                kmap(page);
+                kunmap(page);
+            }
+            Workload::KmapAtomic => {
+                let page = node.pfn_to_page(pages[op % KMAP_PAGES]).unwrap();
+                let vaddr = kmap_atomic(page, km_type::KM_USER0);
+                kunmap_atomic(vaddr, km_type::KM_USER0);
+            }
+        }
+    }
+    CYCLES[cpu].store((rdtsc() - start) / SCALING_OPS, Ordering::SeqCst);
+    0
+}
+
+/// Median over three runs of the mean per-operation cost of `cpus`
+/// threads, one on each of CPUs 0..cpus, running `workload` together.
+fn at_once(workload: Workload, cpus: usize) -> u64 {
+    let mut runs = [0u64; 3];
+    for run in &mut runs {
+        *WORKLOAD.lock() = workload;
+        GO.store(false, Ordering::SeqCst);
+        let mut handles = [const { None }; NR_CPUS];
+        for (cpu, handle) in handles.iter_mut().enumerate().take(cpus) {
+            let thread = kthread_create_on_cpu(&scaling_thread, cpu, "scaling").expect("a thread per CPU");
+            wake_up_process(thread.task());
+            *handle = Some(thread);
+        }
+        GO.store(true, Ordering::SeqCst);
+        handles.into_iter().flatten().for_each(|thread| {
+            kthread_join(thread);
+        });
+        *run = (0..cpus).map(|cpu| CYCLES[cpu].load(Ordering::SeqCst)).sum::<u64>() / cpus as u64;
+    }
+    runs.sort_unstable();
+    runs[1]
+}
+
+/// The scaling rows (see the module doc).
+fn scaling() {
+    let node = node();
+    let online = num_online_cpus();
+    let counts = [1, 2, 4].into_iter().filter(move |&n| n <= online);
+    for n in counts.clone() {
+        let cycles = at_once(Workload::AllocFree, n);
+        println!("| scaling: order-0 alloc+free, per-CPU lists, {n} CPU(s) at once, per op | {cycles} |");
+    }
+    node.setup_pagelist_highmark(ZoneType::Normal, 0);
+    for n in counts.clone() {
+        let cycles = at_once(Workload::AllocFree, n);
+        println!("| scaling: order-0 alloc+free, buddy only, {n} CPU(s) at once, per op | {cycles} |");
+    }
+    node.setup_per_cpu_pageset();
+    // Each CPU cycles through its own high pages: with kmap 4 x 256 pages
+    // take every slot of the window in turn, so it wraps and flushes.
+    let map = node.node_mem_map();
+    let mut enough = true;
+    {
+        let mut lists = KMAP_LISTS.lock();
+        for list in lists.iter_mut().take(online) {
+            while enough && list.len() < KMAP_PAGES {
+                match node.alloc_page(GfpFlags::GFP_HIGHUSER) {
+                    Some(page) if page.is_highmem() => list.add(node.page_to_pfn(page).unwrap(), &map),
+                    Some(page) => {
+                        node.__free_page(page);
+                        enough = false;
+                    }
+                    None => enough = false,
+                }
+            }
+        }
+    }
+    if enough {
+        for (label, workload) in [("kmap+kunmap (kmap_lock, global flushes)", Workload::Kmap), ("kmap_atomic+kunmap_atomic (per-CPU windows)", Workload::KmapAtomic)] {
+            for n in counts.clone() {
+                let cycles = at_once(workload, n);
+                println!("| scaling: {label}, {n} CPU(s) at once, per op | {cycles} |");
+            }
+        }
+    } else {
+        println!("| scaling: kmap rows: not enough high memory on this machine | - |");
+    }
+    for list in KMAP_LISTS.lock().iter_mut() {
+        while let Some(pfn) = list.pop_front(&map) {
+            node.__free_page(node.pfn_to_page(pfn).unwrap());
+        }
+    }
 }
 
 fn bootmem_costs() {

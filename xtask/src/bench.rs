@@ -25,6 +25,9 @@ pub struct BenchOptions {
     pub verbose: bool,
 }
 
+/// The kernel's `NR_CPUS`: the most vCPUs worth giving it.
+const NR_CPUS: u32 = 4;
+
 /// First and last line of the kernel's table.
 const BEGIN_MARKER: &str = "=== kernel benchmark ===";
 const END_MARKER: &str = "=== end of kernel benchmark ===";
@@ -34,8 +37,18 @@ pub fn run(ws: &Workspace, options: &BenchOptions) -> Result<ExitCode, Error> {
     let elf = cargo::build_bench_kernel(ws)?;
     let staging = Staging::new(&ws.iso_dir(), "bench", &elf)?;
     let iso = staging.make_iso("")?;
-    println!("=== booting it with {} of RAM", options.machine.mem);
-    let cmd = qemu::command(iso, &options.machine, Serial::Stdio);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let machine = Machine {
+        mem: options.machine.mem,
+        // The scaling rows need a vCPU per host core, and no more: extra
+        // vCPUs would share cores and their TSC figures would mix in waiting.
+        smp: if options.machine.smp == 0 { cores.clamp(1, NR_CPUS) } else { options.machine.smp },
+    };
+    println!("=== booting it with {} of RAM and {} vCPU(s) on a host with {cores} core(s)", machine.mem, machine.smp);
+    if machine.smp > cores {
+        println!("note: more vCPUs than host cores: they time-slice, and the scaling rows show waiting, not cost");
+    }
+    let cmd = qemu::command(iso, &machine, Serial::Stdio);
     let timeouts = Timeouts {
         silence: Duration::from_secs(300),
         total: Duration::from_secs(1800),

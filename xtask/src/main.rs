@@ -71,11 +71,12 @@ commands:
       Boot halted under QEMU's gdb stub and attach gdb. --test NAME debugs a
       test kernel (`lib`, or the name of a tests/*.rs file) instead.
 
-  bench [--mem SIZE] [--verbose]
+  bench [--mem SIZE] [--smp N] [--verbose]
       Benchmarks (figures only): boot the benchmark kernel (tests/bench.rs,
       release) and print its TSC table, then run the host benchmark
       (xtask/hostbench/: the kernel's allocator against buddy_system_allocator and
-      bitmap-allocator). Default --mem 1G; --verbose shows the boot log.
+      bitmap-allocator). Default --mem 1G and as many vCPUs as host cores (at
+      most 4; the scaling rows use them); --verbose shows the boot log.
 
   help
       Show this text.
@@ -261,7 +262,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "run" => &["--release", "--mem", "--smp", "--cmdline", "--"],
         "test" => &["--filter", "--mem", "--verbose", "--timeout"],
         "gdb" => &["--release", "--mem", "--smp", "--cmdline", "--test"],
-        "bench" => &["--mem", "--verbose"],
+        "bench" => &["--mem", "--smp", "--verbose"],
         _ => return Err(format!("unknown command `{name}`")),
     };
     let o = parse_options(name, rest, allowed)?;
@@ -299,7 +300,8 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "bench" => Command::Bench(BenchOptions {
             machine: Machine {
                 mem: o.mem.unwrap_or(MemSize::parse("1G")?),
-                smp: 1,
+                // 0: as many vCPUs as the host has cores (bench::run decides).
+                smp: o.smp.unwrap_or(0),
             },
             verbose: o.verbose,
         }),
@@ -470,7 +472,7 @@ mod tests {
             Command::Bench(BenchOptions {
                 machine: Machine {
                     mem: mem("2G"),
-                    smp: 1
+                    smp: 0
                 },
                 verbose: false,
             })
