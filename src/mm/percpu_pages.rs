@@ -120,9 +120,14 @@ impl PerCpuPages {
 }
 
 /// A zone's per-CPU data on one CPU (Linux `struct per_cpu_pageset`): the
-/// page lists and this CPU's share of the zone's event counters (Linux's
-/// `vm_stat_diff`, here never folded back: `vmstat.rs` adds them up).
+/// page lists and this CPU's share of the zone's event counters (summed
+/// when read, as Linux sums its per-CPU `vm_event_states`: `vmstat.rs`).
+///
+/// Aligned to a cache line (Linux allocates each CPU's pagesets in that
+/// CPU's per-CPU area): the order-0 fast path writes only this and the page
+/// descriptor, so two CPUs allocating at once never write the same line.
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct PerCpuPageset {
     pub(super) pcp: PerCpuPages,
     pub(super) vm_stat_diff: VmEvents,
@@ -491,6 +496,15 @@ const _: () =
 #[cfg(all(test, not(target_os = "none")))]
 mod tests {
     use super::*;
+
+    /// Each CPU's pageset starts a cache line of its own and fills whole
+    /// lines, so neighbouring CPUs' fast paths never write a shared line.
+    #[test]
+    fn pagesets_of_neighbouring_cpus_share_no_cache_line() {
+        let slot = core::mem::size_of::<crate::spinlock::SpinLockIrq<PerCpuPageset>>();
+        assert_eq!(core::mem::align_of::<crate::spinlock::SpinLockIrq<PerCpuPageset>>(), 64);
+        assert_eq!(slot % 64, 0, "{slot} bytes per CPU");
+    }
 
     #[test]
     fn zone_batchsize_follows_linux() {
