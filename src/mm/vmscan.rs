@@ -526,13 +526,14 @@ mod kernel_tests {
             .map(|item| node.global_vm_event(item));
         let cache_before = PAGE_CACHE.nr_pages();
         // Allocate until one finds the zone at or below pages_low and wakes
-        // kswapd (a page or two more).
+        // kswapd (a page or two more). Nothing reclaims before that wake-up;
+        // after it, kswapd may already run on another CPU.
         let go_below_low = |held: &mut Held| {
             let wakeups = node.global_vm_event(VmEventItem::KswapdWakeup);
             while node.global_vm_event(VmEventItem::KswapdWakeup) == wakeups {
+                assert_eq!(PAGE_CACHE.nr_pages(), cache_before, "no direct reclaim on the way");
                 held.alloc(gfp, 0, &zonelist).expect("above pages_min");
                 assert!(free() + 2 >= low, "within two pages of pages_low");
-                assert_eq!(PAGE_CACHE.nr_pages(), cache_before, "no direct reclaim on the way");
             }
         };
         // First with kswapd switched off: the wake-up is counted, but nothing
