@@ -70,6 +70,8 @@ fn run_kernel_init() -> i32 {
     // The daemons' handles are dropped: they never exit.
     let _ = crate::softirq::spawn_ksoftirqd(0);
     crate::arch::x86::smpboot::smp_init();
+    // Linux's CPU-up notifier `vmstat_cpuup_callback`: thresholds for the CPUs now online.
+    crate::mm::init::node().refresh_zone_stat_thresholds(crate::arch::x86::smp::num_online_cpus());
     for cpu in crate::arch::x86::smp::online_cpus().skip(1) {
         let _ = crate::softirq::spawn_ksoftirqd(cpu);
     }

@@ -38,6 +38,11 @@ pub mod smp {
     pub fn smp_processor_id() -> usize {
         0
     }
+
+    /// One CPU.
+    pub fn num_online_cpus() -> usize {
+        1
+    }
 }
 
 pub mod traps {

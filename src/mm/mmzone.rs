@@ -441,6 +441,10 @@ pub struct PgData {
     /// `zone->pageset[NR_CPUS]`, see `percpu_pages.rs`). They live outside
     /// the zone's lock on purpose: that is what makes them cheap.
     pub(super) pageset: [PerCpu<SpinLockIrq<PerCpuPageset>>; MAX_NR_ZONES],
+    /// Each zone's shared event totals that the CPUs fold their counts
+    /// into at `stat_threshold` (Linux `zone->vm_stat`, see `vmstat.rs`);
+    /// outside the zone lock, atomic.
+    pub(super) vm_stat: [[AtomicUsize; super::vmstat::NR_VM_EVENT_ITEMS]; MAX_NR_ZONES],
     /// The reserve the watermarks are derived from, in KiB (Linux sysctl
     /// `vm.min_free_kbytes`); set by `init_per_zone_pages_min`.
     pub(super) min_free_kbytes: AtomicUsize,
@@ -578,6 +582,7 @@ impl PgData {
             nr_gfp_bug_reports: AtomicUsize::new(0),
             pageset: [const { PerCpu::new([const { SpinLockIrq::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) };
                 MAX_NR_ZONES],
+            vm_stat: [const { [const { AtomicUsize::new(0) }; super::vmstat::NR_VM_EVENT_ITEMS] }; MAX_NR_ZONES],
             min_free_kbytes: AtomicUsize::new(0),
             page_group_by_mobility_disabled: AtomicBool::new(mobility_disabled),
             shrinkers: SpinLockIrq::new(ShrinkerList::new()),

@@ -130,7 +130,12 @@ impl PerCpuPages {
 #[repr(align(64))]
 pub struct PerCpuPageset {
     pub(super) pcp: PerCpuPages,
+    /// This CPU's counts not yet folded into the zone's totals, each at
+    /// most `stat_threshold` (Linux `vm_stat_diff`).
     pub(super) vm_stat_diff: VmEvents,
+    /// How far a count may grow here before it is folded into the zone's
+    /// shared total (Linux `stat_threshold`, see `vmstat.rs`).
+    pub(super) stat_threshold: usize,
 }
 
 impl PerCpuPageset {
@@ -145,6 +150,7 @@ impl PerCpuPageset {
                 lists: [const { PageList::new() }; MIGRATE_PCPTYPES],
             },
             vm_stat_diff: VmEvents::new(),
+            stat_threshold: 0,
         }
     }
 
@@ -281,6 +287,8 @@ impl PgData {
                 self.zone_pcp(zone_type, cpu).lock().setup_pageset(batch);
             }
         }
+        // At boot one CPU runs; `smp_init` refreshes them once all are up.
+        self.refresh_zone_stat_thresholds(crate::arch::current::smp::num_online_cpus());
     }
 
     /// Set `high` of `zone_type`'s lists on every CPU, with the batch that
@@ -313,7 +321,8 @@ impl PgData {
         let flags = local_irq_save();
         let pfn = {
             let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
-            let PerCpuPageset { pcp, vm_stat_diff } = &mut *pageset;
+            let PerCpuPageset { pcp, vm_stat_diff, stat_threshold } = &mut *pageset;
+            let count = |diff: &mut VmEvents, item| self.fold_zone_vm_event(zone_type, item, diff.add_or_fold(item, 1, *stat_threshold));
             if pcp.lists[list].is_empty() {
                 let taken = self.zone(zone_type).lock().rmqueue_bulk(
                     pcp.batch,
@@ -323,7 +332,7 @@ impl PgData {
                 );
                 pcp.count += taken;
                 if taken > 0 {
-                    vm_stat_diff.add(VmEventItem::PcpRefill, 1);
+                    count(vm_stat_diff, VmEventItem::PcpRefill);
                 }
             }
             let pfn = if cold {
@@ -357,18 +366,19 @@ impl PgData {
         let flags = local_irq_save();
         {
             let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
-            let PerCpuPageset { pcp, vm_stat_diff } = &mut *pageset;
+            let PerCpuPageset { pcp, vm_stat_diff, stat_threshold } = &mut *pageset;
+            let count = |diff: &mut VmEvents, item| self.fold_zone_vm_event(zone_type, item, diff.add_or_fold(item, 1, *stat_threshold));
             if cold {
                 pcp.lists[list].add_tail(pfn, &map);
             } else {
                 pcp.lists[list].add(pfn, &map);
             }
             pcp.count += 1;
-            vm_stat_diff.add(VmEventItem::PgFree, 1);
+            count(vm_stat_diff, VmEventItem::PgFree);
             if pcp.count >= pcp.high {
                 let batch = pcp.batch;
                 self.zone(zone_type).lock().free_pcppages_bulk(batch, pcp);
-                vm_stat_diff.add(VmEventItem::PcpSpill, 1);
+                count(vm_stat_diff, VmEventItem::PcpSpill);
             }
         }
         local_irq_restore(flags);

@@ -1,5 +1,6 @@
 //! The zone allocator on several CPUs at once: per-CPU lists drained by
-//! IPI, and a stress of every CPU allocating, mapping and freeing together.
+//! IPI, event counts folded at the threshold, and a stress of every CPU
+//! allocating, mapping and freeing together.
 //! (The pkmap and `kmap_atomic` tests across CPUs are with the other
 //! high-memory tests, in `highmem/kernel_tests.rs`.) With one CPU these
 //! tests report themselves skipped; the 2 GiB and 4 GiB configurations run
@@ -260,4 +261,44 @@ fn every_cpu_at_once_allocates_maps_and_frees_and_every_page_comes_back() {
     assert!(allocated >= counted && counted > 0, "vmstat counted at least the {counted} pages the threads took");
     assert!(STRESS_TICKS.load(SeqCst) > 0, "the tick mapped its page");
     node().__free_page(tick_page);
+}
+
+/// Every CPU frees 500 pages onto its lists at once: each keeps at most
+/// `stat_threshold` counts of its own (2.6.18's formula, computed here
+/// from the zone size and the CPUs online), the zone's shared total took
+/// the rest in folds, `refresh_cpu_vm_stats` folds the residues, and the
+/// exact total never changes by folding. (Also with one CPU.)
+#[test_case]
+fn vm_event_counts_are_folded_into_the_zone_at_the_threshold() {
+    static GO: AtomicBool = AtomicBool::new(false);
+    const PAGES: usize = 500;
+    let pgdat = node();
+    let present = pgdat.zone(ZoneType::Normal).lock().present_pages();
+    let threshold = super::vmstat::calculate_threshold(present, num_online_cpus());
+    let folded_before = pgdat.zone_vm_stat_folded(ZoneType::Normal, VmEventItem::PgFree);
+    run_bound_on_each_cpu(
+        &|| {
+            wait_for_go(&GO);
+            for _ in 0..PAGES {
+                let page = node().__alloc_pages(GfpFlags::GFP_KERNEL, 0, &only(ZoneType::Normal)).expect("a page");
+                node().__free_page(page);
+            }
+            0
+        },
+        "vmstat-fold",
+        &GO,
+    );
+    for cpu in online_cpus() {
+        let residue = pgdat.cpu_vm_stat_diff(ZoneType::Normal, cpu, VmEventItem::PgFree);
+        assert!(residue <= threshold, "CPU{cpu} holds {residue} counts, threshold {threshold}");
+    }
+    let folded = pgdat.zone_vm_stat_folded(ZoneType::Normal, VmEventItem::PgFree) - folded_before;
+    let cpus = num_online_cpus();
+    assert!(folded >= cpus * (PAGES - threshold), "{folded} folded of at least {} counted", cpus * PAGES);
+    let exact = pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::PgFree);
+    for cpu in online_cpus() {
+        pgdat.refresh_cpu_vm_stats(cpu);
+        assert_eq!(pgdat.cpu_vm_stat_diff(ZoneType::Normal, cpu, VmEventItem::PgFree), 0);
+    }
+    assert!(pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::PgFree) >= exact, "folding loses nothing");
 }

@@ -15,11 +15,18 @@
 //! * [`PgData::show_pagetypeinfo`]: `/proc/pagetypeinfo`, free blocks per
 //!   order and migrate type, and pageblocks per type.
 //!
-//! Where a count is made, Linux's rule applies: cheap, no extra lock. An
-//! event on the per-CPU fast path goes into that CPU's pageset
-//! (`vm_stat_diff`, under the pageset lock the path already holds); an event
-//! under the zone lock goes into the zone (`zone.vm_events`). A total is the
-//! zone's count plus every CPU's ([`PgData::zone_vm_events`]).
+//! Where a count is made, Linux's rule applies: cheap, no extra lock, no
+//! shared cache line on the fast path. An event on the per-CPU fast path
+//! goes into that CPU's pageset (`vm_stat_diff`, under the pageset lock the
+//! path already holds); once a count there passes the pageset's
+//! `stat_threshold` ([`calculate_threshold`], 2.6.18's formula) it is
+//! folded into the zone's shared atomic total (`vm_stat`) and starts again
+//! from 0 — the shared line is written once per threshold events, not on
+//! every one. [`PgData::refresh_cpu_vm_stats`] folds a CPU's residues
+//! (Linux runs it every second on every CPU). An event under the zone lock
+//! goes into the zone (`zone.vm_events`). An exact total is all three
+//! added up ([`PgData::zone_vm_events`]); [`PgData::zone_vm_stat_folded`]
+//! is the cheap, slightly late one Linux's readers use.
 //!
 //! ## Linux source
 //! `include/linux/vmstat.h`, `include/linux/vm_event_item.h`,
@@ -28,9 +35,11 @@
 //! (`NR_FREE_PAGES`, `NUMA_HIT`).
 //!
 //! ## What we simplified and why
-//! * Linux folds each CPU's differential into the zone's atomic counter when
-//!   it passes a threshold; we keep the per-CPU parts apart and add them up
-//!   when asked (nothing here reads them often).
+//! * Linux keeps two kinds of counters: zone state (`vm_stat`, folded at
+//!   the threshold) and events (`vm_event_states`, per CPU, summed when
+//!   read). Ours are all events, counted the first way, so that both
+//!   mechanisms are there to read; `NR_FREE_PAGES` is the zone's
+//!   `free_pages`, kept exactly under the zone lock for the watermarks.
 //! * `NR_FREE_PAGES` is the zone's `free_pages`, kept under the zone lock.
 //! * One node: every allocation is a NUMA hit, so `zone_statistics` counts
 //!   `numa_hit` only (`numa_miss`, `numa_foreign`, `numa_other` would stay
@@ -47,6 +56,7 @@ use super::mmzone::{MAX_NR_ZONES, PgData, ZoneType};
 use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
 use crate::arch::current::smp::smp_processor_id;
 use crate::mm::layout::NR_CPUS;
+use core::sync::atomic::Ordering;
 
 /// What is counted (Linux `enum zone_stat_item` and `enum vm_event_item`,
 /// the parts we have).
@@ -142,6 +152,16 @@ const fn zone_suffix(zone_type: ZoneType) -> &'static str {
     }
 }
 
+/// How many counts a CPU may hold back before folding them into a zone's
+/// total (Linux 2.6.18's `calculate_threshold`): grows with the CPUs (more
+/// CPUs, more contention on the shared line) and with the zone's size (in
+/// 128 MiB units), at most 125.
+pub fn calculate_threshold(present_pages: usize, online_cpus: usize) -> usize {
+    let fls = |x: usize| (usize::BITS - x.leading_zeros()) as usize;
+    let mem = present_pages >> (27 - crate::mm::PAGE_SHIFT);
+    (2 * fls(online_cpus) * (1 + fls(mem))).min(125)
+}
+
 /// A set of counters (one zone's, or one CPU's share of one zone's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct VmEvents([usize; NR_VM_EVENT_ITEMS]);
@@ -155,6 +175,19 @@ impl VmEvents {
     /// Count `delta` more `item`s.
     pub fn add(&mut self, item: VmEventItem, delta: usize) {
         self.0[item as usize] += delta;
+    }
+
+    /// Counts `delta` more `item`s; if that takes the count past
+    /// `threshold`, empties it and returns what it held, for the caller to
+    /// fold into a shared total (the test of Linux `__inc_zone_state`).
+    pub fn add_or_fold(&mut self, item: VmEventItem, delta: usize, threshold: usize) -> usize {
+        self.0[item as usize] += delta;
+        if self.0[item as usize] > threshold { core::mem::take(&mut self.0[item as usize]) } else { 0 }
+    }
+
+    /// Empties every count, returning what they held.
+    fn take(&mut self) -> VmEvents {
+        core::mem::take(self)
     }
 
     /// The count of `item`.
@@ -176,11 +209,66 @@ impl PgData {
     #[doc(alias = "__count_zone_vm_events")]
     pub fn count_zone_vm_events(&self, zone_type: ZoneType, item: VmEventItem, delta: usize) {
         let flags = local_irq_save();
-        self.zone_pcp(zone_type, smp_processor_id())
-            .lock()
-            .vm_stat_diff
-            .add(item, delta);
+        let fold = {
+            let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
+            let threshold = pageset.stat_threshold;
+            pageset.vm_stat_diff.add_or_fold(item, delta, threshold)
+        };
+        self.fold_zone_vm_event(zone_type, item, fold);
         local_irq_restore(flags);
+    }
+
+    /// Adds `amount` of `item` to the zone's shared total (Linux
+    /// `zone_page_state_add`): the one write to a shared line, once per
+    /// `stat_threshold` counts of a CPU.
+    pub(super) fn fold_zone_vm_event(&self, zone_type: ZoneType, item: VmEventItem, amount: usize) {
+        if amount > 0 {
+            self.vm_stat[zone_type as usize][item as usize].fetch_add(amount, Ordering::Relaxed);
+        }
+    }
+
+    /// Folds every count CPU `cpu` still holds into the zones' totals
+    /// (Linux `refresh_cpu_vm_stats`, which `vmstat_update` runs every
+    /// second on each CPU; here also whoever wants the totals to be exact
+    /// without adding the residues up).
+    pub fn refresh_cpu_vm_stats(&self, cpu: usize) {
+        for zone_type in ZoneType::ALL {
+            let flags = local_irq_save();
+            let residue = self.zone_pcp(zone_type, cpu).lock().vm_stat_diff.take();
+            local_irq_restore(flags);
+            for (item, amount) in residue.0.iter().enumerate() {
+                if *amount > 0 {
+                    self.vm_stat[zone_type as usize][item].fetch_add(*amount, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Sets every pageset's `stat_threshold` for `online_cpus` CPUs (Linux
+    /// `refresh_zone_stat_thresholds`, on boot and when a CPU comes up).
+    pub fn refresh_zone_stat_thresholds(&self, online_cpus: usize) {
+        for zone_type in ZoneType::ALL {
+            let threshold = calculate_threshold(self.zone(zone_type).lock().present_pages(), online_cpus);
+            for cpu in 0..NR_CPUS {
+                let flags = local_irq_save();
+                self.zone_pcp(zone_type, cpu).lock().stat_threshold = threshold;
+                local_irq_restore(flags);
+            }
+        }
+    }
+
+    /// The shared total of `item` in `zone_type` (Linux `zone_page_state`):
+    /// what has been folded so far, without the CPUs' residues.
+    pub fn zone_vm_stat_folded(&self, zone_type: ZoneType, item: VmEventItem) -> usize {
+        self.vm_stat[zone_type as usize][item as usize].load(Ordering::Relaxed)
+    }
+
+    /// The residue of `item` in `zone_type` on CPU `cpu`.
+    pub fn cpu_vm_stat_diff(&self, zone_type: ZoneType, cpu: usize, item: VmEventItem) -> usize {
+        let flags = local_irq_save();
+        let value = self.zone_pcp(zone_type, cpu).lock().vm_stat_diff.get(item);
+        local_irq_restore(flags);
+        value
     }
 
     /// Account an allocation served by `zone_type` for a request whose
@@ -191,11 +279,15 @@ impl PgData {
         self.count_zone_vm_events(zone_type, VmEventItem::NumaHit, 1);
     }
 
-    /// The counters of `zone_type`: the zone's own plus every CPU's share.
+    /// The counters of `zone_type`, exactly: those counted under the zone
+    /// lock, the folded totals, and every CPU's residue.
     /// The zone lock and each pageset lock are taken one after the other,
     /// never nested (see the lock order in `percpu_pages.rs`).
     pub fn zone_vm_events(&self, zone_type: ZoneType) -> VmEvents {
         let mut total = self.zone(zone_type).lock().vm_events;
+        for (sum, folded) in total.0.iter_mut().zip(&self.vm_stat[zone_type as usize]) {
+            *sum += folded.load(Ordering::Relaxed);
+        }
         for cpu in 0..NR_CPUS {
             let flags = local_irq_save();
             let part = self.zone_pcp(zone_type, cpu).lock().vm_stat_diff;
@@ -441,5 +533,28 @@ mod tests {
             (0..NR_VM_EVENT_ITEMS).collect::<Vec<_>>()
         );
         assert_eq!(zone_suffix(ZoneType::HighMem), "high");
+    }
+
+    /// 2.6.18's formula by hand: 2 * fls(cpus) * (1 + fls(128 MiB units)),
+    /// at most 125.
+    #[test]
+    fn thresholds_follow_linux() {
+        assert_eq!(calculate_threshold(32_768, 1), 2 * 1 * (1 + 1)); // 128 MiB, 1 CPU
+        assert_eq!(calculate_threshold(225_280, 2), 2 * 2 * (1 + 3)); // Normal at 2 GiB, 2 CPUs
+        assert_eq!(calculate_threshold(225_280, 4), 2 * 3 * (1 + 3)); // ... 4 CPUs
+        assert_eq!(calculate_threshold(3_999, 1), 2 * 1 * (1 + 0)); // DMA: under 128 MiB
+        assert_eq!(calculate_threshold(1 << 30, 16), 125, "capped");
+    }
+
+    /// Counts stay on the CPU up to the threshold; the next one folds them
+    /// all, and nothing is lost.
+    #[test]
+    fn a_count_is_folded_once_it_passes_the_threshold() {
+        let mut diff = VmEvents::new();
+        let folded: usize = (0..4).map(|_| diff.add_or_fold(VmEventItem::PgFree, 1, 4)).sum();
+        assert_eq!((folded, diff.get(VmEventItem::PgFree)), (0, 4));
+        assert_eq!(diff.add_or_fold(VmEventItem::PgFree, 1, 4), 5);
+        assert_eq!(diff.get(VmEventItem::PgFree), 0);
+        assert_eq!(diff.add_or_fold(VmEventItem::PgAlloc, 8, 4), 8, "a big step folds at once");
     }
 }
