@@ -17,6 +17,7 @@
 //! | `nopse` | build the direct map with 4 KiB pages even if the CPU has 4 MiB pages |
 //! | `hz=N` | timer interrupts per second, 19..=1000 (default 100; Linux fixes it at build time with `CONFIG_HZ`) |
 //! | `initial_jiffies=N` | start the tick counter at N (decimal or 0x hex; default five minutes before the 32-bit `jiffies` wraps, Linux `INITIAL_JIFFIES`) |
+//! | `monitor` | after the boot, open the kernel monitor on the serial console (`src/monitor.rs`) |
 //! | `nosmp` | bring up the boot CPU only (Linux `nosmp`, the same as `maxcpus=0`) |
 //! | `maxcpus=N` | bring up at most N CPUs, the boot CPU included (Linux `maxcpus=`; `0` means the boot CPU only) |
 //! | `test=FILTER` | run only the in-kernel tests whose path contains FILTER |
@@ -40,6 +41,8 @@ pub struct KernelParams<'a> {
     /// Where the 32-bit `jiffies` starts (`initial_jiffies=`); `None` keeps
     /// `time::INITIAL_JIFFIES`.
     pub initial_jiffies: Option<u32>,
+    /// Open the kernel monitor after the boot (`monitor`).
+    pub monitor: bool,
     /// At most this many CPUs are brought up (`maxcpus=`; `nosmp` is 1,
     /// like Linux's `maxcpus=0`); `None`: every CPU the firmware lists.
     pub maxcpus: Option<usize>,
@@ -111,6 +114,7 @@ pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) 
                 None => warn(malformed("a tick count below 2^32")),
             },
             ("nosmp", None) => params.maxcpus = Some(1),
+            ("monitor", None) => params.monitor = true,
             // Linux counts the boot CPU in maxcpus= and treats 0 as nosmp.
             ("maxcpus", Some(value)) => match value.parse::<usize>() {
                 Ok(n) => params.maxcpus = Some(n.max(1)),
@@ -126,6 +130,7 @@ pub fn parse_args<'a>(cmdline: &'a str, mut warn: impl FnMut(ParamWarning<'a>)) 
             ("loglevel" | "mem" | "hz" | "initial_jiffies" | "maxcpus" | "test" | "test_resume" | "test_exclude" | "test_only", _) => warn(malformed("given (key=value expected)")),
             ("nopse", Some(_)) => warn(malformed("expected (nopse takes no value)")),
             ("nosmp", Some(_)) => warn(malformed("expected (nosmp takes no value)")),
+            ("monitor", Some(_)) => warn(malformed("expected (monitor takes no value)")),
             _ => warn(ParamWarning::Unknown(word)),
         }
     }
@@ -183,6 +188,7 @@ mod tests {
                 hz: Some(250),
                 initial_jiffies: Some(0xffff_fe00),
                 maxcpus: None,
+                monitor: false,
                 test_filter: Some("mm::buddy"),
                 test_resume: Some("a::b"),
                 test_exclude: Some("k::x,k::y"),

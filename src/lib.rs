@@ -46,6 +46,8 @@ pub mod xorshift;
 #[cfg(target_os = "none")]
 pub mod init;
 #[cfg(target_os = "none")]
+pub mod monitor;
+#[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]
 pub mod printk;

@@ -45,6 +45,10 @@ fn kernel_init() -> ! {
     log::info!("self-check: every zone allocates, maps and merges back");
     every_cpu_self_check();
     timer_and_threads_self_check();
+    if kernel::init::kernel_params().monitor {
+        log::info!("self-check: ok");
+        kernel::monitor::monitor_main()
+    }
     log::info!("self-check: ok, powering off");
     exit_qemu(QemuExitCode::Success)
 }

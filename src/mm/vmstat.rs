@@ -344,15 +344,9 @@ impl PgData {
             log::info!("  pagesets");
             for cpu in 0..NR_CPUS {
                 let (count, high, batch) = {
-                    let flags = local_irq_save();
+                    // The pageset lock keeps interrupts off while held.
                     let pageset = self.zone_pcp(zone_type, cpu).lock();
-                    let numbers = (
-                        pageset.pcp().count(),
-                        pageset.pcp().high(),
-                        pageset.pcp().batch(),
-                    );
-                    local_irq_restore(flags);
-                    numbers
+                    (pageset.pcp().count(), pageset.pcp().high(), pageset.pcp().batch())
                 };
                 log::info!("    cpu: {cpu}");
                 log::info!("              count: {count}");

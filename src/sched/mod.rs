@@ -73,7 +73,7 @@ pub use kthread::{
 };
 #[cfg(target_os = "none")]
 pub use scheduler::{
-    BindError, cond_resched, cpu_idle, current, do_exit, fork_idle, free_idle, need_resched, nr_context_switches, nr_running, preempt_schedule,
+    BindError, cond_resched, cpu_idle, current, current_on, do_exit, fork_idle, free_idle, need_resched, nr_context_switches, nr_running, preempt_schedule,
     preempt_schedule_irq, sched_init, schedule, scheduler_tick, set_current_state, try_to_wake_up, wake_up_process,
 };
 #[cfg(target_os = "none")]

@@ -103,6 +103,11 @@ pub fn current() -> &'static Task {
     task(CURRENT.this_cpu().load(Ordering::Relaxed))
 }
 
+/// The task running on CPU `cpu` (Linux `cpu_curr(cpu)`).
+pub fn current_on(cpu: usize) -> &'static Task {
+    task(CURRENT.cpu(cpu).load(Ordering::Relaxed))
+}
+
 /// Whether the running task should give up the CPU (Linux `need_resched`).
 pub fn need_resched() -> bool {
     current().need_resched()

@@ -161,6 +161,16 @@ impl Task {
         }
     }
 
+    /// Whether the slot holds a task.
+    pub fn in_use(&self) -> bool {
+        self.in_use.load(Ordering::Acquire)
+    }
+
+    /// The CPU whose run queue the task belongs to (Linux `task_cpu`).
+    pub fn task_cpu(&self) -> usize {
+        self.cpu.load(Ordering::Relaxed)
+    }
+
     /// The task's slot number (what queues hold).
     pub fn index(&'static self) -> usize {
         (self as *const Task as usize - TASKS.as_ptr() as usize) / size_of::<Task>()

@@ -20,6 +20,7 @@
 //!   commands.
 
 mod bench;
+mod monitor_script;
 mod cargo;
 mod gdb;
 mod iso;
@@ -34,6 +35,7 @@ mod test_list;
 mod test_suite;
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -55,10 +57,14 @@ commands:
   iso [--release] [--cmdline \"...\"]
       Build, then make target/iso/kernel.iso (GRUB + kernel, console on serial).
 
-  run [--release] [--mem SIZE] [--smp N] [--cmdline \"...\"] [-- QEMU-ARGS...]
+  run [--release] [--mem SIZE] [--smp N] [--cmdline \"...\"] [--monitor] [-- QEMU-ARGS...]
       Build, make the ISO and boot it in QEMU with the serial console on this
-      terminal. Exits 0 if the kernel reports success, 1 otherwise.
-      Defaults: --mem 128M --smp 1. Arguments after `--` go to QEMU.
+      terminal. On a terminal the boot ends in the kernel monitor (`help`
+      lists its commands; Ctrl-A X leaves QEMU); --monitor feeds it the lines
+      of stdin instead, one per prompt, then `poweroff`; with neither the
+      kernel checks itself and powers off. Exits 0 if the kernel reports
+      success, 1 otherwise. Defaults: --mem 128M --smp 1. Arguments after
+      `--` go to QEMU.
 
   test [--filter SUBSTR] [--mem SIZE] [--verbose] [--timeout SECS]
       Host unit tests, then every test kernel in every configuration of
@@ -120,6 +126,8 @@ enum Command {
         machine: Machine,
         cmdline: String,
         qemu_args: Vec<String>,
+        /// `--monitor`: feed the kernel monitor the script on stdin.
+        monitor: bool,
     },
     Test(TestOptions),
     Gdb(GdbOptions),
@@ -171,15 +179,28 @@ fn execute(command: Command) -> Result<ExitCode, Error> {
             machine,
             cmdline,
             qemu_args,
+            monitor,
         } => {
             prereq::ensure(Needs {
                 iso: true,
                 qemu: true,
                 ..Needs::default()
             })?;
+            // On a terminal the boot ends at the kernel monitor's prompt;
+            // with --monitor the script on stdin drives it; otherwise the
+            // kernel boots, checks itself and powers off.
+            let on_terminal = !monitor && std::io::stdin().is_terminal();
+            let cmdline = if monitor || on_terminal { format!("{cmdline} monitor") } else { cmdline };
             let iso = make_kernel_iso(&ws, profile, &cmdline)?;
-            let mut qemu_cmd = qemu::command(&iso, &machine, Serial::Stdio);
+            let serial = if on_terminal { Serial::Terminal } else { Serial::Stdio };
+            let mut qemu_cmd = qemu::command(&iso, &machine, serial);
             qemu_cmd.args(&qemu_args);
+            if monitor {
+                return Ok(report_run(monitor_script::run(qemu_cmd, std::io::stdin().lock())?));
+            }
+            if on_terminal {
+                println!("(the kernel monitor opens after the boot; Ctrl-A X leaves QEMU)");
+            }
             Ok(report_run(qemu::run_interactive(qemu_cmd)?))
         }
         Command::Test(options) => {
@@ -210,7 +231,7 @@ fn execute(command: Command) -> Result<ExitCode, Error> {
 }
 
 /// Builds the main kernel and puts it on `target/iso/kernel.iso`.
-fn make_kernel_iso(
+pub(crate) fn make_kernel_iso(
     ws: &Workspace,
     profile: Profile,
     cmdline: &str,
@@ -241,6 +262,7 @@ fn report_run(exit: GuestExit) -> ExitCode {
 #[derive(Default)]
 struct Options {
     release: bool,
+    monitor: bool,
     mem: Option<MemSize>,
     smp: Option<u32>,
     cmdline: Option<String>,
@@ -259,7 +281,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "help" | "-h" | "--help" => &[],
         "build" => &["--release"],
         "iso" => &["--release", "--cmdline"],
-        "run" => &["--release", "--mem", "--smp", "--cmdline", "--"],
+        "run" => &["--release", "--mem", "--smp", "--cmdline", "--monitor", "--"],
         "test" => &["--filter", "--mem", "--verbose", "--timeout"],
         "gdb" => &["--release", "--mem", "--smp", "--cmdline", "--test"],
         "bench" => &["--mem", "--smp", "--verbose"],
@@ -284,6 +306,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             machine,
             cmdline,
             qemu_args: o.qemu_args,
+            monitor: o.monitor,
         },
         "test" => Command::Test(TestOptions {
             filter: o.filter,
@@ -337,6 +360,7 @@ fn parse_options(command: &str, args: &[String], allowed: &[&str]) -> Result<Opt
         };
         match flag {
             "--release" => no_value(&mut o.release)?,
+            "--monitor" => no_value(&mut o.monitor)?,
             "--verbose" => no_value(&mut o.verbose)?,
             "--mem" => o.mem = Some(MemSize::parse(&value()?)?),
             "--smp" => {
@@ -401,6 +425,7 @@ mod tests {
                 },
                 cmdline: "nopse".into(),
                 qemu_args: vec!["-d".into(), "int".into(), "-S".into()],
+                monitor: false,
             }
         );
         assert_eq!(
@@ -413,8 +438,11 @@ mod tests {
                 },
                 cmdline: String::new(),
                 qemu_args: vec![],
+                monitor: false,
             }
         );
+        assert!(matches!(parse("run --monitor").unwrap(), Command::Run { monitor: true, .. }));
+        assert!(parse("run --monitor=yes").is_err());
     }
 
     #[test]

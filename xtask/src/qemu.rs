@@ -13,7 +13,7 @@
 //! `-no-reboot` is a reset: usually a triple fault.
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -129,6 +129,9 @@ pub struct Machine {
 pub enum Serial<'a> {
     /// QEMU's stdin/stdout (interactive `run`, and the test suite's pipe).
     Stdio,
+    /// The terminal, in raw mode, shared with QEMU's monitor (Ctrl-A X
+    /// quits, Ctrl-A H lists the keys): for the kernel monitor.
+    Terminal,
     /// A file (for `gdb`, whose terminal belongs to gdb).
     File(&'a Path),
 }
@@ -137,6 +140,7 @@ pub enum Serial<'a> {
 pub fn command(iso: &Path, machine: &Machine, serial: Serial<'_>) -> Command {
     let serial = match serial {
         Serial::Stdio => "stdio".to_string(),
+        Serial::Terminal => "mon:stdio".to_string(),
         // QEMU option values escape a literal comma by doubling it.
         Serial::File(path) => format!("file:{}", path.display().to_string().replace(',', ",,")),
     };
@@ -208,15 +212,26 @@ pub struct Captured {
 /// on a full pipe; the stdout thread forwards chunks over a channel, and this
 /// thread waits on that channel with a deadline. That deadline is how we
 /// notice a hung guest without any platform-specific polling.
-pub fn run_captured(
+pub fn run_captured(cmd: Command, timeouts: Timeouts, mut on_output: impl FnMut(&[u8])) -> Result<Captured, Error> {
+    run_conversation(cmd, timeouts, false, |chunk| {
+        on_output(chunk);
+        None
+    })
+}
+
+/// [`run_captured`] with QEMU's stdin (the guest's serial input) piped too:
+/// whatever `on_output` returns is written to it.
+pub fn run_conversation(
     mut cmd: Command,
     timeouts: Timeouts,
-    mut on_output: impl FnMut(&[u8]),
+    with_input: bool,
+    mut on_output: impl FnMut(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Captured, Error> {
-    cmd.stdin(Stdio::null())
+    cmd.stdin(if with_input { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut qemu = KillOnDrop(spawn(&mut cmd)?);
+    let mut stdin = qemu.0.stdin.take();
     let mut stdout = qemu.0.stdout.take().expect("stdout is piped");
     let mut stderr = qemu.0.stderr.take().expect("stderr is piped");
 
@@ -250,7 +265,10 @@ pub fn run_captured(
         match received.recv_timeout(silence_left.min(total_left)) {
             Ok(chunk) => {
                 last_output = Instant::now();
-                on_output(&chunk);
+                if let (Some(reply), Some(input)) = (on_output(&chunk), stdin.as_mut()) {
+                    // A guest that stopped reading shows up as silence or an exit.
+                    let _ = input.write_all(&reply).and_then(|()| input.flush());
+                }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break None,

@@ -57,6 +57,10 @@ pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
     host_tests(ws, options, &mut totals)?;
     let host_tests_run = totals.passed + totals.failed;
 
+    if options.filter.as_deref().is_none_or(|f| "monitor".contains(f)) && options.mem.is_none() {
+        monitor_session(ws, &mut totals)?;
+    }
+
     section("building the test kernels");
     match cargo::build_test_kernels(ws, Profile::Debug) {
         Ok(kernels) => {
@@ -73,6 +77,123 @@ pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
         }
     }
     Ok(totals.finish())
+}
+
+/// The monitor script of [`monitor_session`]: every command, good and bad.
+const MONITOR_SCRIPT: &str = "help
+buddyinfo
+alloc 3
+buddyinfo
+free #1
+buddyinfo
+alloc 3 GFP_HIGHUSER
+kmap 0x40000
+pkmap
+kunmap 0x40000
+kunmap 0x40000
+alloc 11
+alloc 2 GFP_FOO
+alloc
+free #9
+free
+page 0x1000
+page 0xffffff
+page lots
+pt 0xc0100000
+pt 0x1000
+peek 0xc0100000 16
+peek 0x1000
+meminfo
+zoneinfo
+pagetypeinfo
+vmstat
+e820
+memblock
+cpus
+threads
+bogus
+";
+
+/// Step 2: the normal kernel at 2 GiB with two CPUs, its monitor driven by
+/// [`MONITOR_SCRIPT`] (`cargo xtask run --monitor`); the answers are
+/// checked: `alloc 3` splits a block and `free` restores buddyinfo
+/// exactly, a high page gets a pkmap slot and gives it back, every bad
+/// input gets its one-line error, and the session ends with `poweroff`.
+fn monitor_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
+    section("the kernel monitor: cargo xtask run --monitor --mem 2G --smp 2 < script");
+    let iso = crate::make_kernel_iso(ws, Profile::Debug, "monitor")?;
+    let machine = qemu::Machine { mem: MemSize::parse("2G").map_err(Error::new)?, smp: 2 };
+    let lines = crate::monitor_script::script_lines(MONITOR_SCRIPT.as_bytes())?;
+    let (exit, transcript) = crate::monitor_script::converse(qemu::command(&iso, &machine, Serial::Stdio), lines, false)?;
+    let mut problems = check_monitor_transcript(&transcript);
+    if exit != qemu::GuestExit::Success {
+        problems.push(format!("the session ended with {exit}, not poweroff's success"));
+    }
+    let name = "monitor session (cargo xtask run --monitor)".to_string();
+    if problems.is_empty() {
+        println!("test {name} ... ok");
+        totals.passed += 1;
+    } else {
+        println!("test {name} ... FAILED");
+        problems.iter().for_each(|p| println!("    {p}"));
+        transcript.lines().for_each(|l| println!("  | {l}"));
+        totals.fail(name);
+    }
+    Ok(())
+}
+
+/// What the monitor must have answered to [`MONITOR_SCRIPT`].
+fn check_monitor_transcript(transcript: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let answer = |command: &str| -> Vec<&str> {
+        let prompt = format!("lm> {command}");
+        let Some(start) = transcript.lines().position(|l| l.trim_end() == prompt) else { return Vec::new() };
+        transcript.lines().skip(start + 1).take_while(|l| !l.starts_with("lm> ")).collect()
+    };
+    let buddyinfo: Vec<Vec<&str>> = transcript
+        .split("lm> buddyinfo")
+        .skip(1)
+        .map(|part| part.lines().skip(1).take_while(|l| !l.starts_with("lm> ")).collect())
+        .collect();
+    if buddyinfo.len() != 3 || buddyinfo[0] == buddyinfo[1] || buddyinfo[0] != buddyinfo[2] {
+        problems.push(format!("buddyinfo should change after `alloc 3` and be restored by `free #1`: {buddyinfo:?}"));
+    }
+    let expect = |problems: &mut Vec<String>, command: &str, text: &str| {
+        if !answer(command).iter().any(|l| l.contains(text)) {
+            problems.push(format!("`{command}` should answer \"{text}\", got {:?}", answer(command)));
+        }
+    };
+    expect(&mut problems, "alloc 3", "#1: pfn 0x");
+    expect(&mut problems, "free #1", "#1: pfn 0x");
+    expect(&mut problems, "alloc 3 GFP_HIGHUSER", "zone HighMem");
+    expect(&mut problems, "kmap 0x40000", "pfn 0x40000 mapped at 0xff");
+    expect(&mut problems, "pkmap", "count 2 (users 1), pfn 0x40000");
+    expect(&mut problems, "kunmap 0x40000", "pfn 0x40000 kunmapped");
+    if !transcript.contains("error: pfn 0x40000 is not kmapped") {
+        problems.push("the second `kunmap 0x40000` should be refused: not kmapped".to_string());
+    }
+    expect(&mut problems, "alloc 11", "error: order 11 is not below MAX_ORDER (11)");
+    expect(&mut problems, "alloc 2 GFP_FOO", "error: 'GFP_FOO' is not GFP_KERNEL, GFP_ATOMIC, GFP_HIGHUSER or GFP_DMA");
+    expect(&mut problems, "alloc", "error: missing an order");
+    expect(&mut problems, "free #9", "error: no allocation has handle #9");
+    expect(&mut problems, "free", "error: missing a handle");
+    expect(&mut problems, "page 0x1000", "zone Normal");
+    expect(&mut problems, "page 0xffffff", "error: pfn 0xffffff is not in any zone's RAM");
+    expect(&mut problems, "page lots", "error: 'lots' is not a pfn");
+    expect(&mut problems, "pt 0xc0100000", "4 MiB page: phys 0x100000");
+    expect(&mut problems, "pt 0x1000", "not mapped");
+    expect(&mut problems, "peek 0x1000", "error: 0x00001000 is not mapped");
+    expect(&mut problems, "meminfo", "MemTotal:");
+    expect(&mut problems, "zoneinfo", "pages free");
+    expect(&mut problems, "pagetypeinfo", "Free pages count per migrate type");
+    expect(&mut problems, "vmstat", "pgfree");
+    expect(&mut problems, "e820", "BIOS-e820: [mem 0x0000000000000000-");
+    expect(&mut problems, "memblock", "MEMBLOCK configuration:");
+    expect(&mut problems, "cpus", "CPU1: APIC id 0x1");
+    expect(&mut problems, "threads", "kswapd0");
+    expect(&mut problems, "bogus", "error: unknown command 'bogus' (try 'help')");
+    expect(&mut problems, "help", "poweroff");
+    problems
 }
 
 /// Step 1: `cargo test` on the host (with the same `--filter`), output shown

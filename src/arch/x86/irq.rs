@@ -261,19 +261,32 @@ fn handle_level_irq(irq: u32) {
     for action in desc.actions.iter().flatten() {
         handled |= (action.handler)(irq) == IrqReturn::Handled;
     }
-    if !handled {
-        note_unhandled(irq);
-    }
+    note_interrupt(irq, handled);
     if IRQ_DESC.lock()[irq as usize].has_actions() {
         i8259::unmask_8259A_irq(irq);
     }
 }
 
-/// An interrupt no handler claimed: reported once per line (Linux
-/// `note_interrupt`, which also disables a line that keeps doing it).
-fn note_unhandled(irq: u32) {
-    static REPORTED: AtomicU32 = AtomicU32::new(0);
-    if REPORTED.fetch_or(1 << irq, Ordering::Relaxed) & (1 << irq) == 0 {
+/// Interrupts per line, and how many no handler claimed, since the last
+/// verdict (Linux `desc->irq_count`, `desc->irqs_unhandled`).
+static IRQ_COUNT: [AtomicU32; NR_IRQS] = [const { AtomicU32::new(0) }; NR_IRQS];
+static IRQS_UNHANDLED: [AtomicU32; NR_IRQS] = [const { AtomicU32::new(0) }; NR_IRQS];
+
+/// Watches for a line nobody handles (Linux 2.6.11 `note_interrupt`): every
+/// 100,000 interrupts of a line, if more than 99,900 of them went unclaimed,
+/// report `irq N: nobody cared` (Linux also disables the line). A stray
+/// unclaimed interrupt now and then — a UART whose byte the previous
+/// interrupt already took — is normal and says nothing.
+fn note_interrupt(irq: u32, handled: bool) {
+    let line = irq as usize;
+    if !handled {
+        IRQS_UNHANDLED[line].fetch_add(1, Ordering::Relaxed);
+    }
+    if IRQ_COUNT[line].fetch_add(1, Ordering::Relaxed) + 1 < 100_000 {
+        return;
+    }
+    IRQ_COUNT[line].store(0, Ordering::Relaxed);
+    if IRQS_UNHANDLED[line].swap(0, Ordering::Relaxed) > 99_900 {
         log::warn!("irq {irq}: nobody cared");
     }
 }

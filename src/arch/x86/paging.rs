@@ -435,6 +435,24 @@ pub fn set_kmap_atomic_pte(idx: usize, entry: Entry) {
     __flush_tlb_one(layout::__fix_to_virt(layout::fixed_addresses::FIX_KMAP_BEGIN + idx));
 }
 
+/// Copies `buf.len()` bytes of kernel memory at `vaddr` into `buf`, if every
+/// page of the range is mapped; else returns the first unmapped address
+/// (the monitor's `peek`: reading memory by hand must not fault).
+pub fn copy_from_kernel(vaddr: usize, buf: &mut [u8]) -> Result<(), usize> {
+    let end = vaddr.checked_add(buf.len()).ok_or(vaddr)?;
+    let mut page = vaddr & !(PAGE_SIZE - 1);
+    while page < end {
+        if lookup_address(page).is_none() {
+            return Err(page.max(vaddr));
+        }
+        page += PAGE_SIZE;
+    }
+    // SAFETY: every page of [vaddr, end) is mapped (checked just above, in
+    // the tables this CPU uses); a byte copy reads them and writes `buf` only.
+    unsafe { core::ptr::copy_nonoverlapping(vaddr as *const u8, buf.as_mut_ptr(), buf.len()) };
+    Ok(())
+}
+
 /// Whether the direct map was built with 4 MiB pages.
 pub fn direct_map_uses_pse() -> bool {
     DIRECT_MAP_USES_PSE.load(Ordering::Relaxed)

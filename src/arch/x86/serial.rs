@@ -151,6 +151,8 @@ struct RxRing {
 }
 
 static RX: SpinLockIrq<RxRing> = SpinLockIrq::new(RxRing { bytes: [0; RX_RING_SIZE], head: 0, len: 0, overruns: 0 });
+/// Where a reader sleeps until a byte arrives ([`serial_read_wait`]).
+static RX_WAIT: crate::sched::WaitQueueHead = crate::sched::WaitQueueHead::new();
 
 fn uart_inb(port: u16) -> u8 {
     // SAFETY: COM1's receive and status registers; reading them only takes
@@ -192,7 +194,23 @@ fn serial8250_interrupt(_irq: u32) -> IrqReturn {
         rx.bytes[tail] = byte;
         rx.len += 1;
     }
+    drop(rx);
+    if handled == IrqReturn::Handled && RX_WAIT.waitqueue_active() {
+        RX_WAIT.wake_up();
+    }
     handled
+}
+
+/// Like [`serial_read`], but sleeps until at least one byte has arrived
+/// (a tty's blocking `read`). Must be called where sleeping is allowed.
+pub fn serial_read_wait(buf: &mut [u8]) -> usize {
+    loop {
+        let count = serial_read(buf);
+        if count > 0 || buf.is_empty() {
+            return count;
+        }
+        RX_WAIT.wait_event(|| RX.lock().len > 0);
+    }
 }
 
 /// Takes up to `buf.len()` received bytes, oldest first; returns how many.

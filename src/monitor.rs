@@ -1,0 +1,364 @@
+//! The kernel monitor: a prompt on the serial console for poking at the
+//! memory manager by typing (in the spirit of JOS's kernel monitor, xv6's
+//! `vmprint` and Linux's `/proc` files).
+//!
+//! `cargo xtask run` on a terminal boots with `monitor` on the command line
+//! and the kernel's last step is [`monitor_main`]: read a line, run the
+//! command, print the answer — in Linux's `/proc` formats where Linux has
+//! one — and prompt again (`lm> `). Typing is echoed, backspace erases,
+//! Ctrl-U clears the line. `cargo xtask run --monitor < script` feeds a
+//! script the same way, one line per prompt, and ends it with `poweroff`.
+//!
+//! Bad input — an unknown command, a missing or malformed number, an order
+//! too big, a pfn outside RAM, an unknown handle, `kunmap` of a page that is
+//! not kmapped, `peek` of an unmapped address — gets one `error: ...` line
+//! and the prompt again: nothing typed here can make the kernel panic.
+//!
+//! Allocations made with `alloc` are kept in a small table and named by a
+//! handle (`#1`, `#2`...) for `free`, so that the free lists can be watched
+//! splitting (`alloc 3`, then `buddyinfo`) and merging back (`free #1`).
+
+use crate::arch::x86::paging::{kernel_pde, lookup_address};
+use crate::arch::x86::serial::serial_read_wait;
+use crate::mm::gfp::GfpFlags;
+use crate::mm::highmem::{kmap, kunmap, page_address, pkmap_count_of, pkmap_stats};
+use crate::mm::init::node;
+use crate::mm::layout::{LAST_PKMAP, pkmap_addr};
+use crate::mm::mmzone::ZoneType;
+use crate::mm::{MAX_ORDER, PAGE_SHIFT, PAGE_SIZE};
+use crate::println;
+
+/// Longest command line.
+const LINE_MAX: usize = 128;
+/// Allocations `alloc` can hold at once.
+const MAX_HANDLES: usize = 32;
+/// Most bytes `peek` shows.
+const PEEK_MAX: usize = 256;
+
+/// What `alloc` handed out: (pfn, order), by handle - 1.
+type Handles = [Option<(usize, usize)>; MAX_HANDLES];
+
+/// One line of help per command (also the list `help` prints).
+const COMMANDS: &[(&str, &str)] = &[
+    ("help", "this list"),
+    ("meminfo", "memory totals, as /proc/meminfo"),
+    ("buddyinfo", "free blocks per order and zone, as /proc/buddyinfo"),
+    ("zoneinfo", "watermarks, sizes and per-CPU lists, as /proc/zoneinfo"),
+    ("pagetypeinfo", "free blocks per migrate type, as /proc/pagetypeinfo"),
+    ("vmstat", "event counters, as /proc/vmstat"),
+    ("e820", "the firmware memory map"),
+    ("memblock", "memblock's memory and reserved regions"),
+    ("alloc <order> [gfp]", "allocate 2^order pages (GFP_KERNEL, GFP_ATOMIC, GFP_HIGHUSER, GFP_DMA); prints a handle"),
+    ("free <#handle>", "free what alloc handed out"),
+    ("page <pfn>", "the page descriptor: flags, count, zone, buddy order, pageblock type"),
+    ("kmap <pfn>", "map a page with kmap (a pkmap slot for a high page)"),
+    ("kunmap <pfn>", "end a kmap"),
+    ("pkmap", "the pkmap slots in use, their counts and pages"),
+    ("pt <vaddr>", "walk swapper_pg_dir for an address: PDE, PTE, physical address"),
+    ("peek <vaddr> [len]", "hex dump of mapped kernel memory (at most 256 bytes)"),
+    ("cpus", "the CPUs online, their APIC ids, ticks and current threads"),
+    ("threads", "every kernel thread: pid, state, CPU, name"),
+    ("poweroff", "leave QEMU"),
+];
+
+/// The monitor's loop (see the module doc). Never returns.
+pub fn monitor_main() -> ! {
+    println!("linmem386 monitor: type 'help' for the commands.");
+    let mut handles: Handles = [None; MAX_HANDLES];
+    let mut line = [0u8; LINE_MAX];
+    loop {
+        crate::print!("lm> ");
+        let len = read_line(&mut line);
+        let text = core::str::from_utf8(&line[..len]).unwrap_or("");
+        if let Err(why) = run_command(text.trim(), &mut handles) {
+            println!("error: {why}");
+        }
+    }
+}
+
+/// Reads one line with echo and simple editing; returns its length.
+fn read_line(line: &mut [u8; LINE_MAX]) -> usize {
+    let mut len = 0;
+    let mut byte = [0u8; 1];
+    loop {
+        serial_read_wait(&mut byte);
+        match byte[0] {
+            b'\r' | b'\n' => {
+                println!();
+                return len;
+            }
+            0x08 | 0x7f if len > 0 => {
+                len -= 1;
+                crate::print!("\x08 \x08");
+            }
+            0x15 => {
+                (0..len).for_each(|_| crate::print!("\x08 \x08"));
+                len = 0;
+            }
+            c @ 0x20..=0x7e if len < LINE_MAX => {
+                line[len] = c;
+                len += 1;
+                crate::print!("{}", c as char);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A number in decimal or `0x` hex, with an optional K/M/G suffix.
+fn number(word: Option<&str>, what: &str) -> Result<usize, Error> {
+    let word = word.ok_or(Error::Missing(what.into()))?;
+    crate::cmdline::memparse(word)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(Error::Malformed(word.into(), what.into()))
+}
+
+/// Why a command failed: printed as one `error:` line.
+enum Error {
+    Unknown(Word),
+    Missing(Word),
+    Malformed(Word, Word),
+    Other(crate::fixed_text::FixedText<96>),
+}
+
+/// A short copy of a word of the command line, for messages.
+type Word = crate::fixed_text::FixedText<64>;
+
+impl From<&str> for Word {
+    fn from(text: &str) -> Word {
+        let mut word = Word::new();
+        let _ = core::fmt::Write::write_str(&mut word, text.get(..text.len().min(64)).unwrap_or("?"));
+        word
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Unknown(word) => write!(f, "unknown command '{}' (try 'help')", word.as_str()),
+            Error::Missing(what) => write!(f, "missing {}", what.as_str()),
+            Error::Malformed(word, what) => write!(f, "'{}' is not {}", word.as_str(), what.as_str()),
+            Error::Other(text) => write!(f, "{}", text.as_str()),
+        }
+    }
+}
+
+macro_rules! fail {
+    ($($arg:tt)*) => {{
+        let mut text = crate::fixed_text::FixedText::<96>::new();
+        let _ = core::fmt::Write::write_fmt(&mut text, format_args!($($arg)*));
+        return Err(Error::Other(text));
+    }};
+}
+
+/// Runs one command line.
+fn run_command(line: &str, handles: &mut Handles) -> Result<(), Error> {
+    let mut words = line.split_ascii_whitespace();
+    let Some(command) = words.next() else { return Ok(()) };
+    let node = node();
+    match command {
+        "help" => COMMANDS.iter().for_each(|(usage, what)| println!("  {usage:<22} {what}")),
+        "meminfo" => meminfo(),
+        "buddyinfo" => ZoneType::ALL.iter().for_each(|&zone| {
+            let zone = node.zone(zone).lock();
+            if zone.is_populated() {
+                println!("{}", zone.buddyinfo_line());
+            }
+        }),
+        "zoneinfo" => node.show_zoneinfo(),
+        "pagetypeinfo" => node.show_pagetypeinfo(),
+        "vmstat" => node.show_vmstat(),
+        "e820" => crate::arch::x86::setup::boot_data().e820().iter().for_each(|e| {
+            println!("BIOS-e820: [mem {:#018x}-{:#018x}] {}", e.addr, (e.addr + e.size).saturating_sub(1), e.kind.name())
+        }),
+        "memblock" => crate::mm::memblock::MEMBLOCK.lock().dump(),
+        "alloc" => alloc(words.next(), words.next(), handles)?,
+        "free" => free(words.next(), handles)?,
+        "page" => show_page(page_of(words.next())?.1),
+        "kmap" => {
+            let (pfn, page) = page_of(words.next())?;
+            println!("pfn {pfn:#x} mapped at {:#010x}", kmap(page));
+        }
+        "kunmap" => {
+            let (pfn, page) = page_of(words.next())?;
+            // A high page is kmapped while its slot counts a user (count > 1;
+            // count 1 is a slot left mapped lazily after the last kunmap).
+            if page.is_highmem() && !page_address(page).is_some_and(|vaddr| pkmap_count_of(vaddr) > 1) {
+                fail!("pfn {pfn:#x} is not kmapped");
+            }
+            kunmap(page);
+            println!("pfn {pfn:#x} kunmapped");
+        }
+        "pkmap" => pkmap(),
+        "pt" => page_table_walk(number(words.next(), "a virtual address")?),
+        "peek" => {
+            let vaddr = number(words.next(), "a virtual address")?;
+            let len = match words.next() {
+                Some(word) => number(Some(word), "a length")?,
+                None => 64,
+            };
+            peek(vaddr, len.min(PEEK_MAX))?;
+        }
+        "cpus" => cpus(),
+        "threads" => threads(),
+        "poweroff" => {
+            println!("Power down.");
+            crate::arch::x86::qemu::exit_qemu(crate::arch::x86::qemu::QemuExitCode::Success)
+        }
+        other => return Err(Error::Unknown(other.into())),
+    }
+    Ok(())
+}
+
+/// `/proc/meminfo`'s first lines (kB).
+fn meminfo() {
+    let node = node();
+    let kb = |pages: usize| pages << (PAGE_SHIFT - 10);
+    let free = |zones: &[ZoneType]| zones.iter().map(|&z| node.zone(z).lock().free_pages()).sum::<usize>();
+    let total = node.totalram_pages();
+    let high = node.totalhigh_pages();
+    let pcp: usize = ZoneType::ALL.iter().map(|&z| node.nr_pcp_pages(z)).sum();
+    println!("MemTotal:     {:>8} kB", kb(total));
+    println!("MemFree:      {:>8} kB", kb(free(&ZoneType::ALL)));
+    println!("HighTotal:    {:>8} kB", kb(high));
+    println!("HighFree:     {:>8} kB", kb(free(&[ZoneType::HighMem])));
+    println!("LowTotal:     {:>8} kB", kb(total - high));
+    println!("LowFree:      {:>8} kB", kb(free(&[ZoneType::Dma, ZoneType::Normal])));
+    println!("PerCPULists:  {:>8} kB", kb(pcp));
+}
+
+fn gfp_by_name(name: &str) -> Option<GfpFlags> {
+    Some(match name {
+        "GFP_KERNEL" => GfpFlags::GFP_KERNEL,
+        "GFP_ATOMIC" => GfpFlags::GFP_ATOMIC,
+        "GFP_HIGHUSER" => GfpFlags::GFP_HIGHUSER,
+        "GFP_DMA" => GfpFlags::GFP_DMA,
+        _ => return None,
+    })
+}
+
+fn alloc(order: Option<&str>, gfp: Option<&str>, handles: &mut Handles) -> Result<(), Error> {
+    let order = number(order, "an order")?;
+    if order >= MAX_ORDER {
+        fail!("order {order} is not below MAX_ORDER ({MAX_ORDER})");
+    }
+    let gfp = match gfp {
+        None => GfpFlags::GFP_KERNEL,
+        Some(name) => gfp_by_name(name).ok_or(Error::Malformed(name.into(), "GFP_KERNEL, GFP_ATOMIC, GFP_HIGHUSER or GFP_DMA".into()))?,
+    };
+    let Some(slot) = handles.iter().position(Option::is_none) else {
+        fail!("all {MAX_HANDLES} handles are in use: free one first");
+    };
+    let node = node();
+    let Some(page) = node.alloc_pages(gfp | GfpFlags::__GFP_NOWARN, order) else {
+        fail!("the allocation of order {order} failed");
+    };
+    let pfn = node.page_to_pfn(page).expect("a page of the node");
+    handles[slot] = Some((pfn, order));
+    println!("#{}: pfn {pfn:#x}, order {order}, zone {}", slot + 1, page.page_zonenum().name());
+    Ok(())
+}
+
+fn free(handle: Option<&str>, handles: &mut Handles) -> Result<(), Error> {
+    let word = handle.ok_or(Error::Missing("a handle (#N)".into()))?;
+    let index = word.trim_start_matches('#').parse::<usize>().ok().filter(|&n| (1..=MAX_HANDLES).contains(&n));
+    let Some((pfn, order)) = index.and_then(|n| handles[n - 1].take()) else {
+        fail!("no allocation has handle {word}");
+    };
+    let node = node();
+    node.__free_pages(node.pfn_to_page(pfn).expect("a page alloc handed out"), order);
+    println!("{word}: pfn {pfn:#x}, order {order} freed");
+    Ok(())
+}
+
+/// The page of a pfn argument, refused outside RAM.
+fn page_of(word: Option<&str>) -> Result<(usize, &'static crate::mm::page::Page), Error> {
+    let pfn = number(word, "a pfn")?;
+    let node = node();
+    let ram = ZoneType::ALL.iter().any(|&z| {
+        let zone = node.zone(z).lock();
+        zone.is_populated() && zone.zone_spans_pfn(pfn)
+    });
+    match node.pfn_to_page(pfn) {
+        Some(page) if ram => Ok((pfn, page)),
+        _ => fail!("pfn {pfn:#x} is not in any zone's RAM"),
+    }
+}
+
+fn show_page(page: &crate::mm::page::Page) {
+    let node = node();
+    let pfn = node.page_to_pfn(page).expect("a page of the node");
+    let map = node.node_mem_map();
+    println!("pfn {pfn:#x} (phys {:#x}): zone {}", (pfn as u64) << PAGE_SHIFT, page.page_zonenum().name());
+    println!("  flags {:#x} {:?}", page.raw_flags(), page.flags());
+    println!("  _count {}, _mapcount {}, private {:#x}", page.page_count(), page.page_mapcount(), page.page_private());
+    if page.is_buddy() {
+        println!("  free in the buddy allocator: a block of order {}", page.page_order());
+    }
+    println!("  pageblock migratetype {:?}", crate::mm::migratetype::get_pageblock_migratetype(&map, pfn));
+}
+
+fn pkmap() {
+    let stats = pkmap_stats();
+    println!("pkmap: {} free, {} unused but mapped (count 1), {} in use; {} flushes, {} sleeps",
+        stats.slots[0], stats.slots[1], stats.slots[2], stats.flushes, stats.sleeps);
+    for nr in 0..LAST_PKMAP {
+        let vaddr = pkmap_addr(nr);
+        let count = pkmap_count_of(vaddr);
+        if count > 1 {
+            let pfn = crate::mm::highmem::kmap_to_page(vaddr).and_then(|page| node().page_to_pfn(page));
+            println!("  slot {nr:4} at {vaddr:#010x}: count {count} (users {}), pfn {:#x}", count - 1, pfn.unwrap_or(0));
+        }
+    }
+}
+
+fn page_table_walk(vaddr: usize) {
+    let pde = kernel_pde(vaddr);
+    println!("{vaddr:#010x}: PDE #{} = {:#010x} {:?}", vaddr >> 22, pde.0, pde.flags());
+    match lookup_address(vaddr) {
+        None => println!("  not mapped"),
+        Some(t) if t.large => println!("  4 MiB page: phys {:#x}", t.paddr),
+        Some(t) => println!("  PTE #{} {:?}: 4 KiB page, phys {:#x}", (vaddr >> 12) & 1023, t.flags, t.paddr),
+    }
+}
+
+fn peek(vaddr: usize, len: usize) -> Result<(), Error> {
+    let mut bytes = [0u8; PEEK_MAX];
+    if let Err(unmapped) = crate::arch::x86::paging::copy_from_kernel(vaddr, &mut bytes[..len]) {
+        fail!("{unmapped:#010x} is not mapped");
+    }
+    for (row, chunk) in bytes[..len].chunks(16).enumerate() {
+        let mut line = crate::fixed_text::FixedText::<80>::new();
+        for byte in chunk {
+            let _ = core::fmt::write(&mut line, format_args!(" {byte:02x}"));
+        }
+        println!("{:08x}:{}", vaddr + row * 16, line.as_str());
+    }
+    Ok(())
+}
+
+fn cpus() {
+    for cpu in crate::arch::x86::smp::online_cpus() {
+        let current = crate::sched::current_on(cpu);
+        println!("CPU{cpu}: APIC id {:#x}, {} local timer ticks, running {} (pid {})",
+            crate::arch::x86::smp::cpu_physical_id(cpu), crate::arch::x86::apic::apic_timer_irqs(cpu), current.comm(), current.pid());
+    }
+}
+
+fn threads() {
+    println!("  PID CPU STATE           NAME");
+    for index in 0..crate::sched::NR_TASKS {
+        let task = crate::sched::task::task(index);
+        if task.in_use() {
+            let state = match task.state() {
+                crate::sched::TASK_RUNNING => "running",
+                crate::sched::TASK_UNINTERRUPTIBLE => "sleeping",
+                crate::sched::TASK_DEAD => "dead",
+            };
+            println!("{:5} {:3} {state:15} {}", task.pid(), task.task_cpu(), task.comm());
+        }
+    }
+}
+
+/// `PAGE_SIZE` in the doc of `peek`.
+const _: () = assert!(PEEK_MAX <= PAGE_SIZE);
