@@ -54,6 +54,11 @@ const COMMANDS: &[(&str, &str)] = &[
     ("kmap <pfn>", "map a page with kmap (a pkmap slot for a high page)"),
     ("kunmap <pfn>", "end a kmap"),
     ("pkmap", "the pkmap slots in use, their counts and pages"),
+    ("kmap_atomic <pfn> [KM_USER0|KM_USER1]", "map a page in this CPU's window, show the address and first bytes, unmap"),
+    ("vmalloc <size>", "vmalloc an area (K/M suffixes); prints its address"),
+    ("vfree <vaddr>", "free a vmalloc area"),
+    ("vmallocinfo", "the vmalloc areas, as /proc/vmallocinfo"),
+    ("layout", "the kernel's virtual memory layout, drawn to scale"),
     ("pt <vaddr>", "walk swapper_pg_dir for an address: PDE, PTE, physical address"),
     ("peek <vaddr> [len]", "hex dump of mapped kernel memory (at most 256 bytes)"),
     ("cpus", "the CPUs online, their APIC ids, ticks and current threads"),
@@ -190,6 +195,46 @@ fn run_command(line: &str, handles: &mut Handles) -> Result<(), Error> {
             println!("pfn {pfn:#x} kunmapped");
         }
         "pkmap" => pkmap(),
+        "kmap_atomic" => {
+            use crate::mm::kmap_atomic::{km_type, kmap_atomic, kunmap_atomic};
+            let (pfn, page) = page_of(words.next())?;
+            let km = match words.next() {
+                None | Some("KM_USER0") => km_type::KM_USER0,
+                Some("KM_USER1") => km_type::KM_USER1,
+                Some(other) => return Err(Error::Malformed(other.into(), "KM_USER0 or KM_USER1 (the types for thread context)".into())),
+            };
+            let window = kmap_atomic(page, km);
+            let mut bytes = [0u8; 16];
+            let copied = crate::arch::x86::paging::copy_from_kernel(window, &mut bytes);
+            kunmap_atomic(window, km);
+            if page.is_highmem() {
+                println!("pfn {pfn:#x} in {km:?}'s window of CPU{} at {window:#010x}: {:02x?}", crate::arch::x86::smp::smp_processor_id(), bytes);
+            } else {
+                println!("pfn {pfn:#x} is a low page: its direct-map address {window:#010x}, no window needed: {:02x?}", bytes);
+            }
+            if copied.is_err() {
+                fail!("the window was not mapped");
+            }
+        }
+        "vmalloc" => {
+            let size = number(words.next(), "a size")?;
+            match crate::mm::vmalloc::vmalloc(size) {
+                Some(vaddr) => println!("vmalloc({size}) = {vaddr:#010x}"),
+                None => fail!("vmalloc({size}) failed"),
+            }
+        }
+        "vfree" => {
+            let vaddr = number(words.next(), "a virtual address")?;
+            if crate::mm::vmalloc::find_vm_area(vaddr).is_none_or(|area| area.addr != vaddr) {
+                fail!("{vaddr:#010x} does not start a vmalloc area");
+            }
+            crate::mm::vmalloc::vfree(vaddr);
+            println!("vfree({vaddr:#010x}) done");
+        }
+        "vmallocinfo" => crate::mm::vmalloc::for_each_vm_area(|area| {
+            println!("{:#010x}-{:#010x} {:8} vmalloc pages={}", area.addr, area.addr + area.size, area.size, area.nr_pages)
+        }),
+        "layout" => layout(),
         "pt" => page_table_walk(number(words.next(), "a virtual address")?),
         "peek" => {
             let vaddr = number(words.next(), "a virtual address")?;
@@ -310,6 +355,44 @@ fn pkmap() {
             println!("  slot {nr:4} at {vaddr:#010x}: count {count} (users {}), pfn {:#x}", count - 1, pfn.unwrap_or(0));
         }
     }
+}
+
+/// The kernel's gigabyte drawn to scale, one line per 32 MiB, then Linux's
+/// `virtual kernel memory layout` block with the exact bounds.
+fn layout() {
+    use crate::mm::layout::{FIXADDR_START, PAGE_OFFSET, PKMAP_BASE, VMALLOC_END};
+    const STEP: usize = 32 << 20;
+    let high_memory = crate::mm::init::high_memory();
+    let vmalloc_start = crate::mm::init::VMALLOC_START();
+    let region = |vaddr: usize| match vaddr {
+        v if v < high_memory => "lowmem: the direct map of the first 896 MiB at most",
+        v if v < vmalloc_start => "gap (VMALLOC_OFFSET)",
+        v if v < VMALLOC_END => "vmalloc (and the thread stacks at its top)",
+        v if v < PKMAP_BASE => "guard",
+        v if v < FIXADDR_START => "pkmap: kmap's 1024 slots",
+        _ => "fixmap: APIC, kmap_atomic windows, ACPI",
+    };
+    let mut vaddr = PAGE_OFFSET;
+    let mut previous = "";
+    while vaddr >= PAGE_OFFSET {
+        // The last rows are small regions: name each that starts in the row.
+        let row_end = vaddr.saturating_add(STEP - 1);
+        let mut names = crate::fixed_text::FixedText::<120>::new();
+        for probe in [vaddr, high_memory, vmalloc_start, VMALLOC_END, PKMAP_BASE, FIXADDR_START] {
+            if (vaddr..=row_end).contains(&probe) && region(probe) != previous {
+                let separator = if names.as_str().is_empty() { "" } else { " / " };
+                let _ = core::fmt::write(&mut names, format_args!("{separator}{}", region(probe)));
+                previous = region(probe);
+            }
+        }
+        println!("{vaddr:#010x} |{:^24}| {}", if names.as_str().is_empty() { "" } else { "------------------------" }, names.as_str());
+        match vaddr.checked_add(STEP) {
+            Some(next) => vaddr = next,
+            None => break,
+        }
+    }
+    println!("0xffffffff +------------------------+");
+    crate::mm::init::print_virtual_layout();
 }
 
 fn page_table_walk(vaddr: usize) {

@@ -310,8 +310,9 @@ fn section_kib(range: &core::ops::Range<usize>) -> usize {
     (range.end - range.start) >> 10
 }
 
-/// The `virtual kernel memory layout:` block of Linux's `mem_init`.
-fn print_virtual_layout() {
+/// The `virtual kernel memory layout:` block of Linux's `mem_init` (also
+/// the monitor's `layout`).
+pub fn print_virtual_layout() {
     use layout::{FIXADDR_START, FIXADDR_TOP, LAST_PKMAP, PKMAP_BASE, VMALLOC_END};
     let lowmem = PAGE_OFFSET..high_memory();
     let (init, data, text) = (sections::init(), sections::data_after_text(), sections::text());

@@ -329,6 +329,18 @@ mod kernel_side {
         free_pages(area.pages, pages_array_order(area.nr_pages));
     }
 
+    /// Calls `f` with a copy of every area, lowest first (for Linux's
+    /// `/proc/vmallocinfo`); the list is not locked while `f` runs.
+    pub fn for_each_vm_area(mut f: impl FnMut(&VmStruct)) {
+        let mut next = 0;
+        loop {
+            let area = VMLIST.lock().iter().filter(|a| a.addr >= next).min_by_key(|a| a.addr).copied();
+            let Some(area) = area else { return };
+            f(&area);
+            next = area.addr + 1;
+        }
+    }
+
     /// A copy of the area starting at or containing `vaddr`.
     pub fn find_vm_area(vaddr: usize) -> Option<VmStruct> {
         VMLIST.try_lock()?.find_vm_area(vaddr).copied()

@@ -91,6 +91,12 @@ kmap 0x40000
 pkmap
 kunmap 0x40000
 kunmap 0x40000
+kmap_atomic 0x40000 KM_USER1
+kmap_atomic 0x40000 KM_IRQ0
+vmalloc 64K
+vmallocinfo
+vfree 0x1234
+layout
 alloc 11
 alloc 2 GFP_FOO
 alloc
@@ -177,6 +183,12 @@ fn check_monitor_transcript(transcript: &str) -> Vec<String> {
     expect(&mut problems, "alloc", "error: missing an order");
     expect(&mut problems, "free #9", "error: no allocation has handle #9");
     expect(&mut problems, "free", "error: missing a handle");
+    expect(&mut problems, "kmap_atomic 0x40000 KM_USER1", "pfn 0x40000 in KM_USER1's window of CPU0 at 0xff");
+    expect(&mut problems, "kmap_atomic 0x40000 KM_IRQ0", "error: 'KM_IRQ0' is not KM_USER0 or KM_USER1");
+    expect(&mut problems, "vmalloc 64K", "vmalloc(65536) = 0x");
+    expect(&mut problems, "vmallocinfo", " 69632 vmalloc pages=16");
+    expect(&mut problems, "vfree 0x1234", "error: 0x00001234 does not start a vmalloc area");
+    expect(&mut problems, "layout", "pkmap: kmap's 1024 slots");
     expect(&mut problems, "page 0x1000", "zone Normal");
     expect(&mut problems, "page 0xffffff", "error: pfn 0xffffff is not in any zone's RAM");
     expect(&mut problems, "page lots", "error: 'lots' is not a pfn");
