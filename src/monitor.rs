@@ -43,7 +43,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("help", "this list"),
     ("meminfo", "memory totals, as /proc/meminfo"),
     ("buddyinfo", "free blocks per order and zone, as /proc/buddyinfo"),
-    ("zoneinfo", "watermarks, sizes and per-CPU lists, as /proc/zoneinfo"),
+    ("zoneinfo [zone]", "watermarks, sizes and per-CPU lists, as /proc/zoneinfo (DMA, Normal or HighMem)"),
     ("pagetypeinfo", "free blocks per migrate type, as /proc/pagetypeinfo"),
     ("vmstat", "event counters, as /proc/vmstat"),
     ("e820", "the firmware memory map"),
@@ -63,6 +63,8 @@ const COMMANDS: &[(&str, &str)] = &[
     ("peek <vaddr> [len]", "hex dump of mapped kernel memory (at most 256 bytes)"),
     ("cpus", "the CPUs online, their APIC ids, ticks and current threads"),
     ("threads", "every kernel thread: pid, state, CPU, name"),
+    ("frag [zone]", "one character per pageblock: . wholly free, U/R/M/V unmovable/reclaimable/movable/reserve in use"),
+    ("stress <seconds>", "random allocations and frees for a while, then the counts (every page must come back)"),
     ("poweroff", "leave QEMU"),
 ];
 
@@ -170,7 +172,15 @@ fn run_command(line: &str, handles: &mut Handles) -> Result<(), Error> {
                 println!("{}", zone.buddyinfo_line());
             }
         }),
-        "zoneinfo" => node.show_zoneinfo(),
+        "zoneinfo" => match words.next() {
+            None => node.show_zoneinfo(),
+            Some(name) => node.show_zoneinfo_of(zone_by_name(name)?),
+        },
+        "frag" => match words.next() {
+            None => ZoneType::ALL.into_iter().for_each(frag),
+            Some(name) => frag(zone_by_name(name)?),
+        },
+        "stress" => stress(number(words.next(), "a number of seconds")?)?,
         "pagetypeinfo" => node.show_pagetypeinfo(),
         "vmstat" => node.show_vmstat(),
         "e820" => crate::arch::x86::setup::boot_data().e820().iter().for_each(|e| {
@@ -270,6 +280,92 @@ fn meminfo() {
     println!("LowTotal:     {:>8} kB", kb(total - high));
     println!("LowFree:      {:>8} kB", kb(free(&[ZoneType::Dma, ZoneType::Normal])));
     println!("PerCPULists:  {:>8} kB", kb(pcp));
+}
+
+fn zone_by_name(name: &str) -> Result<ZoneType, Error> {
+    ZoneType::ALL
+        .into_iter()
+        .find(|zone| zone.name().eq_ignore_ascii_case(name))
+        .ok_or(Error::Malformed(name.into(), "a zone (DMA, Normal, HighMem)".into()))
+}
+
+/// A picture of `zone_type`'s pageblocks, 64 to a line (see `help`).
+fn frag(zone_type: ZoneType) {
+    use crate::mm::migratetype::{MigrateType, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
+    let node = node();
+    let (start, end) = {
+        let zone = node.zone(zone_type).lock();
+        if !zone.is_populated() {
+            return;
+        }
+        (zone.zone_start_pfn(), zone.zone_end_pfn())
+    };
+    let map = node.node_mem_map();
+    println!("{} pageblocks of {} (4 MiB each):", (end - start).div_ceil(PAGEBLOCK_NR_PAGES), zone_type.name());
+    let mut line = crate::fixed_text::FixedText::<80>::new();
+    let mut block = start - start % PAGEBLOCK_NR_PAGES;
+    let mut row_start = block;
+    while block < end {
+        let head = node.pfn_to_page(block.max(start));
+        let free = head.is_some_and(|page| page.is_buddy() && page.page_order() >= PAGEBLOCK_ORDER);
+        let letter = match (free, crate::mm::migratetype::get_pageblock_migratetype(&map, block.max(start))) {
+            (true, _) => '.',
+            (false, MigrateType::Unmovable) => 'U',
+            (false, MigrateType::Reclaimable) => 'R',
+            (false, MigrateType::Movable) => 'M',
+            (false, MigrateType::Reserve) => 'V',
+        };
+        let _ = core::fmt::Write::write_char(&mut line, letter);
+        block += PAGEBLOCK_NR_PAGES;
+        if line.as_str().len() == 64 || block >= end {
+            println!("  pfn {row_start:#08x} {}", line.as_str());
+            line = crate::fixed_text::FixedText::new();
+            row_start = block;
+        }
+    }
+}
+
+/// Random order-0..4 allocations in every GFP class for `seconds`, freed
+/// in random order; then the counts, and whether every page came back.
+fn stress(seconds: usize) -> Result<(), Error> {
+    if !(1..=60).contains(&seconds) {
+        fail!("a stress of {seconds} s: give 1 to 60 seconds");
+    }
+    const GFP: [GfpFlags; 4] = [GfpFlags::GFP_KERNEL, GfpFlags::GFP_HIGHUSER, GfpFlags::GFP_DMA, GfpFlags::GFP_ATOMIC];
+    let node = node();
+    let snapshot = || {
+        node.drain_all_pages();
+        ZoneType::ALL.map(|zone| node.zone(zone).lock().buddyinfo())
+    };
+    let before = snapshot();
+    let mut random = crate::xorshift::XorShift64(crate::arch::x86::cpu::rdtsc() | 1);
+    let mut held: [Option<(&'static crate::mm::page::Page, usize)>; 64] = [None; 64];
+    let (mut allocs, mut failures) = (0usize, 0usize);
+    let end = crate::time::jiffies() + seconds as u64 * crate::time::hz() as u64;
+    while crate::time::jiffies() < end {
+        let slot = random.below(held.len());
+        match held[slot].take() {
+            Some((page, order)) => node.__free_pages(page, order),
+            None => {
+                let order = random.below(5);
+                match node.alloc_pages(GFP[random.below(GFP.len())] | GfpFlags::__GFP_NOWARN, order) {
+                    Some(page) => {
+                        held[slot] = Some((page, order));
+                        allocs += 1;
+                    }
+                    None => failures += 1,
+                }
+            }
+        }
+        crate::sched::cond_resched();
+    }
+    held.into_iter().flatten().for_each(|(page, order)| node.__free_pages(page, order));
+    let same = snapshot() == before;
+    println!("stress: {allocs} allocations ({failures} failed) in {seconds} s; every page back: {}", if same { "yes" } else { "NO" });
+    if !same {
+        fail!("the free lists differ from before the stress");
+    }
+    Ok(())
 }
 
 fn gfp_by_name(name: &str) -> Option<GfpFlags> {

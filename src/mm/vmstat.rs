@@ -308,11 +308,17 @@ impl PgData {
     /// Print `/proc/zoneinfo` for every populated zone (Linux
     /// `zoneinfo_show_print`, the fields we have).
     pub fn show_zoneinfo(&self) {
-        for zone_type in ZoneType::ALL {
+        ZoneType::ALL.into_iter().for_each(|zone_type| self.show_zoneinfo_of(zone_type));
+    }
+
+    /// One zone's part of [`PgData::show_zoneinfo`] (nothing if the zone is
+    /// empty).
+    pub fn show_zoneinfo_of(&self, zone_type: ZoneType) {
+        {
             let zone = {
                 let zone = self.zone(zone_type).lock();
                 if !zone.is_populated() {
-                    continue;
+                    return;
                 }
                 ZoneinfoNumbers {
                     free: zone.free_pages(),

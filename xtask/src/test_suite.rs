@@ -97,6 +97,11 @@ vmalloc 64K
 vmallocinfo
 vfree 0x1234
 layout
+zoneinfo Normal
+zoneinfo Moon
+frag Normal
+stress 1
+stress 0
 alloc 11
 alloc 2 GFP_FOO
 alloc
@@ -189,6 +194,14 @@ fn check_monitor_transcript(transcript: &str) -> Vec<String> {
     expect(&mut problems, "vmallocinfo", " 69632 vmalloc pages=16");
     expect(&mut problems, "vfree 0x1234", "error: 0x00001234 does not start a vmalloc area");
     expect(&mut problems, "layout", "pkmap: kmap's 1024 slots");
+    expect(&mut problems, "zoneinfo Normal", "Node 0, zone   Normal");
+    if answer("zoneinfo Normal").iter().any(|l| l.contains("zone      DMA")) {
+        problems.push("`zoneinfo Normal` should show Normal only".to_string());
+    }
+    expect(&mut problems, "zoneinfo Moon", "error: 'Moon' is not a zone (DMA, Normal, HighMem)");
+    expect(&mut problems, "frag Normal", "pageblocks of Normal");
+    expect(&mut problems, "stress 1", "every page back: yes");
+    expect(&mut problems, "stress 0", "error: a stress of 0 s: give 1 to 60 seconds");
     expect(&mut problems, "page 0x1000", "zone Normal");
     expect(&mut problems, "page 0xffffff", "error: pfn 0xffffff is not in any zone's RAM");
     expect(&mut problems, "page lots", "error: 'lots' is not a pfn");
