@@ -538,7 +538,8 @@ pub fn show_timer_list() {
     let now = jiffies_32();
     log::info!("Timer List Version: linmem386 (2.6 timer wheel)");
     log::info!("jiffies: {now:#010x}");
-    for (cpu, base) in wheel.bases.iter().enumerate() {
+    // Linux: for_each_online_cpu (CPUs come up in order and stay up).
+    for (cpu, base) in wheel.bases.iter().enumerate().take(crate::arch::current::smp::num_online_cpus()) {
         let pending = wheel.timers.iter().filter(|t| t.list.is_some_and(|(c, _)| c as usize == cpu)).count();
         log::info!("cpu: {cpu}  timer_jiffies: {:#010x}  pending: {pending}", base.timer_jiffies);
         for (slot, timer) in wheel.timers.iter().enumerate() {

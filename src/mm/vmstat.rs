@@ -348,7 +348,8 @@ impl PgData {
             let [dma, normal, high] = zone.protection;
             log::info!("        protection: ({dma}, {normal}, {high})");
             log::info!("  pagesets");
-            for cpu in 0..NR_CPUS {
+            // Linux: for_each_online_cpu (CPUs come up in order and stay up).
+            for cpu in 0..crate::arch::current::smp::num_online_cpus() {
                 let (count, high, batch) = {
                     // The pageset lock keeps interrupts off while held.
                     let pageset = self.zone_pcp(zone_type, cpu).lock();
