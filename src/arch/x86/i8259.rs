@@ -36,8 +36,10 @@
 //!   cascade line and needs its EOI.
 //!
 //! ## Simplified
-//! No auto-EOI mode, no I/O APIC or local APIC (QEMU's i386 PC has both,
-//! but the 8259As are enough for one CPU); a later SMP step needs the APICs.
+//! No auto-EOI mode and no I/O APIC: the 8259As deliver every device
+//! interrupt to the boot CPU, through its local APIC's LINT0 pin in
+//! virtual-wire mode (`apic.rs`); the other CPUs take only their APIC
+//! timer and IPIs.
 
 // The functions keep Linux's names, capital A of "8259A" included.
 #![allow(non_snake_case)]

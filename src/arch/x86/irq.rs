@@ -46,7 +46,7 @@ use crate::preempt::{irq_enter, preempt_count};
 use crate::softirq::irq_exit;
 use crate::spinlock::SpinLockIrq;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Number of interrupt lines (Linux `NR_IRQS` for a PIC-only PC).
 pub const NR_IRQS: usize = NR_IRQS_LEGACY as usize;
@@ -96,6 +96,10 @@ impl IrqDesc {
 
 static IRQ_DESC: SpinLockIrq<[IrqDesc; NR_IRQS]> = SpinLockIrq::new([IrqDesc::EMPTY; NR_IRQS]);
 
+/// The CPU (+1) running each line's handlers right now, 0 for none (Linux
+/// `IRQ_INPROGRESS` in `desc->status`), for [`free_irq`].
+static IRQ_IN_PROGRESS: [AtomicUsize; NR_IRQS] = [const { AtomicUsize::new(0) }; NR_IRQS];
+
 /// Interrupts handled, per CPU and line (Linux `kstat_irqs`, the columns
 /// of `/proc/interrupts`).
 static KSTAT_IRQS: PerCpu<[AtomicU64; NR_IRQS]> =
@@ -133,10 +137,24 @@ pub fn request_irq(irq: u32, handler: IrqHandler, name: &'static str) -> Result<
 }
 
 /// Removes a handler; the line is masked when its last handler goes (Linux
-/// `free_irq`).  With interrupts off while the table changes and handlers
-/// running with interrupts off on this single CPU, the handler is not
-/// running anywhere once this returns (Linux must `synchronize_irq`).
+/// `free_irq`). Once this returns the handler runs nowhere: device
+/// interrupts are taken by the boot CPU, so a caller on another CPU waits
+/// until that CPU has left the line's handlers (Linux `synchronize_irq`);
+/// a handler freeing itself does not wait for itself.
 pub fn free_irq(cookie: IrqCookie) {
+    remove_irq_action(&cookie);
+    let me = super::smp::smp_processor_id() + 1;
+    loop {
+        match IRQ_IN_PROGRESS[cookie.irq as usize].load(Ordering::Acquire) {
+            0 => break,
+            cpu if cpu == me => break,
+            _ => core::hint::spin_loop(),
+        }
+    }
+}
+
+/// The first half of [`free_irq`]: out of the table, line masked if empty.
+fn remove_irq_action(cookie: &IrqCookie) {
     let mut descs = IRQ_DESC.lock();
     let desc = &mut descs[cookie.irq as usize];
     desc.actions[cookie.slot] = None;
@@ -150,8 +168,9 @@ pub fn kstat_irqs_cpu(irq: u32, cpu: usize) -> u64 {
     KSTAT_IRQS.cpu(cpu)[irq as usize].load(Ordering::Relaxed)
 }
 
-/// Prints the lines that have handlers, with their counts on CPU 0, and
-/// the spurious count, in the shape of `/proc/interrupts`.
+/// Prints the lines that have handlers, with their counts on every online
+/// CPU, the APIC vectors' rows and the spurious count, in the shape of
+/// `/proc/interrupts`.
 pub fn show_interrupts() {
     let online = super::smp::num_online_cpus();
     let mut header = crate::fixed_text::FixedText::<128>::new();
@@ -258,9 +277,12 @@ fn handle_level_irq(irq: u32) {
     KSTAT_IRQS.this_cpu()[irq as usize].fetch_add(1, Ordering::Relaxed);
     let desc = IRQ_DESC.lock()[irq as usize];
     let mut handled = false;
+    // Linux's IRQ_INPROGRESS: which CPU (+1) runs the line's handlers.
+    IRQ_IN_PROGRESS[irq as usize].store(super::smp::smp_processor_id() + 1, Ordering::Release);
     for action in desc.actions.iter().flatten() {
         handled |= (action.handler)(irq) == IrqReturn::Handled;
     }
+    IRQ_IN_PROGRESS[irq as usize].store(0, Ordering::Release);
     note_interrupt(irq, handled);
     if IRQ_DESC.lock()[irq as usize].has_actions() {
         i8259::unmask_8259A_irq(irq);
