@@ -395,4 +395,51 @@ mod tests {
             core::hint::spin_loop();
         }
     }
+
+    static SLOW_ENTERED: AtomicBool = AtomicBool::new(false);
+    static SLOW_RUNNING: AtomicBool = AtomicBool::new(false);
+    static SAW_RUNNING_AFTER_FREE: AtomicBool = AtomicBool::new(true);
+    static SLOW_COOKIE: spin::Mutex<Option<IrqCookie>> = spin::Mutex::new(None);
+
+    /// The first time: stay in the handler for 20 ms of TSC time.
+    fn slow_handler(_irq: u32) -> IrqReturn {
+        if !SLOW_ENTERED.swap(true, Ordering::SeqCst) {
+            SLOW_RUNNING.store(true, Ordering::SeqCst);
+            let end = crate::arch::x86::cpu::rdtsc() + crate::arch::x86::time::tsc_khz() * 20;
+            while crate::arch::x86::cpu::rdtsc() < end {
+                core::hint::spin_loop();
+            }
+            SLOW_RUNNING.store(false, Ordering::SeqCst);
+        }
+        IrqReturn::Handled
+    }
+
+    /// `free_irq` on another CPU while the boot CPU is inside the handler
+    /// returns only once the handler has finished (Linux
+    /// `synchronize_irq`); without that wait this test sees it running.
+    #[test_case]
+    fn free_irq_on_another_cpu_waits_for_the_running_handler() {
+        let Some(other) = crate::arch::x86::smp::online_cpus().find(|&cpu| cpu != 0) else {
+            crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+        };
+        SLOW_ENTERED.store(false, Ordering::SeqCst);
+        SAW_RUNNING_AFTER_FREE.store(true, Ordering::SeqCst);
+        *SLOW_COOKIE.lock() = Some(request_irq(TIMER_IRQ, slow_handler, "slow").unwrap());
+        let thread = crate::sched::kthread_create_on_cpu(
+            &|| {
+                while !SLOW_RUNNING.load(Ordering::SeqCst) {
+                    core::hint::spin_loop();
+                }
+                free_irq(SLOW_COOKIE.lock().take().expect("the cookie"));
+                SAW_RUNNING_AFTER_FREE.store(SLOW_RUNNING.load(Ordering::SeqCst), Ordering::SeqCst);
+                0
+            },
+            other,
+            "free-irq",
+        )
+        .expect("a thread on the other CPU");
+        crate::sched::wake_up_process(thread.task());
+        assert_eq!(crate::sched::kthread_join(thread), 0);
+        assert!(!SAW_RUNNING_AFTER_FREE.load(Ordering::SeqCst), "free_irq returned while the handler still ran");
+    }
 }
