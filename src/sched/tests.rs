@@ -414,7 +414,9 @@ fn sleep_after_a_wake_up_in_the_window() -> i32 {
 fn a_wake_up_between_the_check_and_schedule_is_not_lost() {
     WINDOW_COND.store(false, SeqCst);
     let cookie = request_irq(TIMER_IRQ, wake_in_the_window, "test-window").unwrap();
-    assert_eq!(kthread_join(kthread_run(&sleep_after_a_wake_up_in_the_window, "window").unwrap()), 0);
+    // On the CPU that takes the tick: the wake-up must interrupt the
+    // thread itself, between its check and schedule().
+    assert_eq!(kthread_join(kthread_run_here(&sleep_after_a_wake_up_in_the_window, "window")), 0);
     free_irq(cookie);
     assert_eq!(WINDOW_STATE_AT_SCHEDULE.load(SeqCst), TASK_RUNNING as u32, "the wake-up reset the state");
     assert!(!WINDOW.waitqueue_active());
