@@ -398,14 +398,21 @@ mod tests {
 
     static SLOW_ENTERED: AtomicBool = AtomicBool::new(false);
     static SLOW_RUNNING: AtomicBool = AtomicBool::new(false);
+    static FREE_CALLED: AtomicBool = AtomicBool::new(false);
     static SAW_RUNNING_AFTER_FREE: AtomicBool = AtomicBool::new(true);
     static SLOW_COOKIE: spin::Mutex<Option<IrqCookie>> = spin::Mutex::new(None);
 
-    /// The first time: stay in the handler for 20 ms of TSC time.
+    /// The first time: stay in the handler until the other CPU is about to
+    /// call `free_irq` (at most 2 s), then 10 ms more.
     fn slow_handler(_irq: u32) -> IrqReturn {
         if !SLOW_ENTERED.swap(true, Ordering::SeqCst) {
             SLOW_RUNNING.store(true, Ordering::SeqCst);
-            let end = crate::arch::x86::cpu::rdtsc() + crate::arch::x86::time::tsc_khz() * 20;
+            let ms = crate::arch::x86::time::tsc_khz();
+            let give_up = crate::arch::x86::cpu::rdtsc() + 2000 * ms;
+            while !FREE_CALLED.load(Ordering::SeqCst) && crate::arch::x86::cpu::rdtsc() < give_up {
+                core::hint::spin_loop();
+            }
+            let end = crate::arch::x86::cpu::rdtsc() + 10 * ms;
             while crate::arch::x86::cpu::rdtsc() < end {
                 core::hint::spin_loop();
             }
@@ -423,6 +430,7 @@ mod tests {
             crate::skip!("needs a second CPU (boot with -smp 2 or more)");
         };
         SLOW_ENTERED.store(false, Ordering::SeqCst);
+        FREE_CALLED.store(false, Ordering::SeqCst);
         SAW_RUNNING_AFTER_FREE.store(true, Ordering::SeqCst);
         *SLOW_COOKIE.lock() = Some(request_irq(TIMER_IRQ, slow_handler, "slow").unwrap());
         let thread = crate::sched::kthread_create_on_cpu(
@@ -430,7 +438,9 @@ mod tests {
                 while !SLOW_RUNNING.load(Ordering::SeqCst) {
                     core::hint::spin_loop();
                 }
-                free_irq(SLOW_COOKIE.lock().take().expect("the cookie"));
+                let cookie = SLOW_COOKIE.lock().take().expect("the cookie");
+                FREE_CALLED.store(true, Ordering::SeqCst);
+                free_irq(cookie);
                 SAW_RUNNING_AFTER_FREE.store(SLOW_RUNNING.load(Ordering::SeqCst), Ordering::SeqCst);
                 0
             },
