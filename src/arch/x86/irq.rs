@@ -432,13 +432,17 @@ mod tests {
         SLOW_ENTERED.store(false, Ordering::SeqCst);
         FREE_CALLED.store(false, Ordering::SeqCst);
         SAW_RUNNING_AFTER_FREE.store(true, Ordering::SeqCst);
-        *SLOW_COOKIE.lock() = Some(request_irq(TIMER_IRQ, slow_handler, "slow").unwrap());
+        // The freeing thread first (the handler holds CPU 0 until it acts).
         let thread = crate::sched::kthread_create_on_cpu(
             &|| {
+                let deadline = crate::time::jiffies() + 5 * crate::time::hz() as u64;
                 while !SLOW_RUNNING.load(Ordering::SeqCst) {
+                    if crate::time::jiffies() > deadline {
+                        return -1;
+                    }
                     core::hint::spin_loop();
                 }
-                let cookie = SLOW_COOKIE.lock().take().expect("the cookie");
+                let cookie = SLOW_COOKIE.lock().take().expect("stored before the handler could run");
                 FREE_CALLED.store(true, Ordering::SeqCst);
                 free_irq(cookie);
                 SAW_RUNNING_AFTER_FREE.store(SLOW_RUNNING.load(Ordering::SeqCst), Ordering::SeqCst);
@@ -449,7 +453,12 @@ mod tests {
         )
         .expect("a thread on the other CPU");
         crate::sched::wake_up_process(thread.task());
-        assert_eq!(crate::sched::kthread_join(thread), 0);
+        // No tick between registering the handler and storing its cookie.
+        let flags = crate::arch::x86::irqflags::local_irq_save();
+        *SLOW_COOKIE.lock() = Some(request_irq(TIMER_IRQ, slow_handler, "slow").unwrap());
+        crate::arch::x86::irqflags::local_irq_restore(flags);
+        assert_eq!(crate::sched::kthread_join(thread), 0, "the handler ran while the other CPU watched");
         assert!(!SAW_RUNNING_AFTER_FREE.load(Ordering::SeqCst), "free_irq returned while the handler still ran");
     }
+
 }
