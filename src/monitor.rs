@@ -25,7 +25,7 @@ use crate::mm::highmem::{kmap, kunmap, page_address, pkmap_count_of, pkmap_stats
 use crate::mm::init::node;
 use crate::mm::layout::{LAST_PKMAP, pkmap_addr};
 use crate::mm::mmzone::ZoneType;
-use crate::mm::{MAX_ORDER, PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::{MAX_ORDER, PAGE_SHIFT};
 use crate::println;
 
 /// Longest command line.
@@ -538,6 +538,3 @@ fn threads() {
         }
     }
 }
-
-/// `PAGE_SIZE` in the doc of `peek`.
-const _: () = assert!(PEEK_MAX <= PAGE_SIZE);

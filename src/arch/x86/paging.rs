@@ -292,6 +292,10 @@ pub fn paging_init(max_low_pfn: u64, use_pse: bool, alloc: PageTableAlloc) {
 /// physical address.
 pub fn clone_pgd_for_trampoline(dst: usize) {
     let src = swapper_pg_dir_vaddr();
+    // The user half maps nothing (the page came from the allocator unzeroed).
+    for index in 1..pgd_index(PAGE_OFFSET) {
+        write_entry(dst, index, Entry::NONE);
+    }
     for index in pgd_index(PAGE_OFFSET)..PTRS_PER_PGD {
         write_entry(dst, index, read_entry(src, index));
     }
