@@ -47,6 +47,8 @@ pub fn start_kernel(handoff: BootHandoff) -> ! {
     irq::init_IRQ();
     time::time_init(kernel_params().hz.unwrap_or(crate::time::DEFAULT_HZ), kernel_params().initial_jiffies);
     crate::timer::init_timers();
+    // Linux `cpucache_init`: the boot CPU's cache_reap timer.
+    crate::mm::kmalloc::start_cpu_timer();
     serial::serial8250_startup();
     irqflags::local_irq_enable();
     rest_init()

@@ -28,6 +28,8 @@
 #![cfg_attr(target_os = "none", test_runner(crate::testing::test_runner))]
 #![cfg_attr(target_os = "none", reexport_test_harness_main = "test_main")]
 
+extern crate alloc;
+
 pub mod arch;
 pub mod cmdline;
 pub mod fixed_text;

@@ -14,6 +14,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::arch::x86::irq::{IrqReturn, TIMER_IRQ, free_irq, request_irq, show_interrupts};
 use kernel::arch::x86::qemu::{QemuExitCode, exit_qemu};
@@ -45,6 +47,7 @@ fn kernel_init() -> ! {
     log::info!("self-check: every zone allocates, maps and merges back");
     every_cpu_self_check();
     timer_and_threads_self_check();
+    slab_self_check();
     if kernel::init::kernel_params().monitor {
         log::info!("self-check: ok");
         kernel::monitor::monitor_main()
@@ -106,6 +109,16 @@ fn timer_and_threads_self_check() {
     show_interrupts();
     kernel::softirq::show_softirqs();
     kernel::timer::show_timer_list();
+}
+
+/// Uses the kernel heap (`Box` and `Vec` over the slab allocator) and
+/// prints `/proc/slabinfo`.
+fn slab_self_check() {
+    let squares: alloc::vec::Vec<u32> = (0..1000u32).map(|i| i * i).collect();
+    let boxed = alloc::boxed::Box::new([7u8; 100]);
+    let ok = squares.iter().enumerate().all(|(i, &sq)| sq == (i * i) as u32) && boxed.iter().all(|&b| b == 7);
+    log::info!("self-check: Box and Vec on the slab heap: {}", if ok { "ok" } else { "WRONG CONTENTS" });
+    kernel::mm::kmalloc::slab().show_slabinfo();
 }
 
 /// Allocates an order-0 and an order-3 block in each GFP class, fills every

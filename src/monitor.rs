@@ -46,6 +46,9 @@ const COMMANDS: &[(&str, &str)] = &[
     ("zoneinfo [zone]", "watermarks, sizes and per-CPU lists, as /proc/zoneinfo (DMA, Normal or HighMem)"),
     ("pagetypeinfo", "free blocks per migrate type, as /proc/pagetypeinfo"),
     ("vmstat", "event counters, as /proc/vmstat"),
+    ("slabinfo", "the slab caches, as /proc/slabinfo (version 2.1)"),
+    ("kmalloc <size>", "kmalloc bytes (GFP_KERNEL); prints the address and the cache"),
+    ("kfree <vaddr>", "kfree what kmalloc handed out"),
     ("e820", "the firmware memory map"),
     ("memblock", "memblock's memory and reserved regions"),
     ("alloc <order> [gfp]", "allocate 2^order pages (GFP_KERNEL, GFP_ATOMIC, GFP_HIGHUSER, GFP_DMA); prints a handle"),
@@ -183,6 +186,27 @@ fn run_command(line: &str, handles: &mut Handles) -> Result<(), Error> {
         "stress" => stress(number(words.next(), "a number of seconds")?)?,
         "pagetypeinfo" => node.show_pagetypeinfo(),
         "vmstat" => node.show_vmstat(),
+        "slabinfo" => crate::mm::kmalloc::slab().show_slabinfo(),
+        "kmalloc" => {
+            let size: usize = number(words.next(), "a size in bytes")?;
+            let slab = crate::mm::kmalloc::slab();
+            match slab.kmalloc(size, crate::mm::gfp::GfpFlags::GFP_KERNEL) {
+                Some(objp) => {
+                    let cache = slab.virt_to_cache(objp).map_or("?", |c| c.name());
+                    println!("{objp:#010x}: {size} bytes from {cache}");
+                }
+                None => fail!("kmalloc({size}) failed (see the warning above)"),
+            }
+        }
+        "kfree" => {
+            let objp: usize = number(words.next(), "a kmalloc address")?;
+            let slab = crate::mm::kmalloc::slab();
+            let cache = slab.virt_to_cache(objp).map_or("?", |c| c.name());
+            match slab.kfree(objp) {
+                Ok(()) => println!("{objp:#010x}: freed to {cache}"),
+                Err(why) => fail!("kfree({objp:#x}) refused: {why:?}"),
+            }
+        }
         "e820" => crate::arch::x86::setup::boot_data().e820().iter().for_each(|e| {
             println!("BIOS-e820: [mem {:#018x}-{:#018x}] {}", e.addr, (e.addr + e.size).saturating_sub(1), e.kind.name())
         }),
@@ -280,6 +304,10 @@ fn meminfo() {
     println!("LowTotal:     {:>8} kB", kb(total - high));
     println!("LowFree:      {:>8} kB", kb(free(&[ZoneType::Dma, ZoneType::Normal])));
     println!("PerCPULists:  {:>8} kB", kb(pcp));
+    let slab = crate::mm::kmalloc::slab();
+    println!("Slab:         {:>8} kB", kb(slab.nr_slab_pages()));
+    println!("SReclaimable: {:>8} kB", kb(slab.nr_slab_reclaimable()));
+    println!("SUnreclaim:   {:>8} kB", kb(slab.nr_slab_pages() - slab.nr_slab_reclaimable()));
 }
 
 fn zone_by_name(name: &str) -> Result<ZoneType, Error> {

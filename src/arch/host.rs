@@ -43,6 +43,23 @@ pub mod smp {
     pub fn num_online_cpus() -> usize {
         1
     }
+
+    /// Is `cpu` online? Only CPU 0 is.
+    pub fn cpu_online(cpu: usize) -> bool {
+        cpu == 0
+    }
+
+    /// Why `on_each_cpu_with` could refuse (never, on the host).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum SmpCallError {}
+
+    /// Run `func` on "every CPU": here, once, with interrupts off.
+    pub fn on_each_cpu_with(func: &(dyn Fn() + Sync)) -> Result<(), SmpCallError> {
+        let flags = super::irqflags::local_irq_save();
+        func();
+        super::irqflags::local_irq_restore(flags);
+        Ok(())
+    }
 }
 
 pub mod traps {

@@ -20,6 +20,8 @@ pub mod x86;
 #[cfg(not(target_os = "none"))]
 pub mod host;
 
+pub mod slab_memory;
+
 /// The architecture this build runs on (see the module doc).
 #[cfg(target_os = "none")]
 pub use x86 as current;

@@ -191,15 +191,16 @@ pub fn node() -> &'static PgData {
 /// Steps 5 and 6 (Linux `mm_init` in `init/main.c`, then
 /// `setup_per_cpu_pageset` and the `init_per_zone_pages_min` initcall): set
 /// up the kernel's memory allocators — the page allocator (`mem_init`),
-/// vmalloc, the per-CPU page lists and the watermarks.  (Linux also starts
-/// the slab allocator here; this kernel has none.)
+/// the slab allocator (`kmem_cache_init`, seed 002's next step), vmalloc,
+/// the per-CPU page lists and the watermarks.
 pub fn mm_init() {
     mem_init();
+    super::kmalloc::kmem_cache_init();
     super::vmalloc::vmalloc_init();
     let node = node();
     node.setup_per_cpu_pageset();
     node.init_per_zone_pages_min();
-    node.register_shrinker(&PAGE_CACHE).expect("the first shrinker always fits");
+    node.register_shrinker(&PAGE_CACHE).expect("the second shrinker always fits");
     log::info!("min_free_kbytes: {}", node.min_free_kbytes());
     node.show_buddyinfo();
     node.show_zoneinfo();

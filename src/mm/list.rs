@@ -63,6 +63,18 @@ impl ListHead {
         self.set_prev(None);
     }
 
+    /// The two words as they are, for an owner that uses them for something
+    /// else than a list (the slab allocator: `PG_slab` pages are on no list).
+    pub(super) fn raw(&self) -> (u32, u32) {
+        (self.next.load(Ordering::Relaxed), self.prev.load(Ordering::Relaxed))
+    }
+
+    /// Store two words that are not list links (see [`ListHead::raw`]).
+    pub(super) fn set_raw(&self, next: u32, prev: u32) {
+        self.next.store(next, Ordering::Relaxed);
+        self.prev.store(prev, Ordering::Relaxed);
+    }
+
     fn next(&self) -> Option<usize> {
         decode(self.next.load(Ordering::Relaxed))
     }

@@ -47,6 +47,11 @@
 //! | `highmem.rs`  | `mm/highmem.c`                            | `kmap`/`kunmap`, pkmap counts, `page_address_htable` |
 //! | `kmap_atomic.rs`| `arch/x86/mm/highmem_32.c`, `kmap_types.h` | `kmap_atomic` over per-CPU fixmap windows, `km_type` (kernel only) |
 //! | `vmalloc.rs`  | `mm/vmalloc.c`                            | `vmalloc`/`vfree`, guard pages |
+//! | `slab.rs`     | `mm/slab.c` (2.6.11)                      | caches, slabs, bufctl chains, colouring, per-CPU arrays: `kmem_cache_create`/`alloc`/`free`/`shrink`/`destroy` |
+//! | `slab_debug.rs`| `mm/slab.c` (`CONFIG_DEBUG_SLAB`)        | poisoning, red zones, the checks on free |
+//! | `slab_cpucache.rs`| `mm/slab.c`                           | array sizing (`enable_cpucache`), CPUs coming up, `cache_reap`, the slab shrinker |
+//! | `heap.rs`     | `kmalloc`, `kmalloc_large`, `kvmalloc`    | the Rust heap's policy: `Box`/`Vec` from slab, pages or vmalloc (kernel only) |
+//! | `kmalloc.rs`  | `mm/slab.c`, `kmalloc_sizes.h`            | `kmem_cache_init` (the bootstrap), the general caches, `kmalloc`/`kfree`/`ksize`, `/proc/slabinfo` |
 //! | `direct_map.rs`| `include/linux/mm.h`, `asm/page.h` | `page_address`, `virt_to_page`, `__get_free_pages` (kernel only) |
 //! | `init.rs`     | `arch/x86/mm/init_32.c`, `init/main.c` | the boot sequence of memory setup (kernel only) |
 //! | `kernel_test_support.rs` | — | helpers of the in-kernel allocator tests (test kernels only) |
@@ -92,6 +97,14 @@ pub mod page_cache;
 pub mod oom_kill;
 pub mod vmstat;
 pub mod vmalloc;
+pub mod slab;
+pub mod slab_debug;
+pub mod slab_cpucache;
+pub mod kmalloc;
+#[cfg(target_os = "none")]
+pub mod heap;
+#[cfg(all(test, not(target_os = "none")))]
+mod slab_tests;
 pub mod highmem;
 #[cfg(target_os = "none")]
 pub mod kmap_atomic;

@@ -40,9 +40,9 @@
 //!   elsewhere: the migrate type of the free list a free page is on, and, in
 //!   a pageblock's first descriptor, the pageblock's migrate type (see
 //!   `migratetype.rs`).
-//! * Only two `PG_*` bits are defined, because only two are used so far:
-//!   `PG_reserved` and `PG_buddy`. They sit at the bit positions Linux
-//!   2.6.19–2.6.22 used (10 and 19), so a `flags` value in our log reads like
+//! * Only three `PG_*` bits are defined, because only three are used so far:
+//!   `PG_slab`, `PG_reserved` and `PG_buddy`. They sit at the bit positions Linux
+//!   2.6.19–2.6.22 used (7, 10 and 19), so a `flags` value in our log reads like
 //!   one from a kernel of that era. `PageHighMem` is not a bit: as in Linux 2.6
 //!   it is derived from the zone link (`page_zonenum(page) == ZONE_HIGHMEM`).
 
@@ -67,6 +67,14 @@ bitflags! {
         /// on the frames that are really free.
         #[doc(alias = "PG_reserved")]
         const RESERVED = 1 << 10;
+        /// `PG_slab`: the frame belongs to a slab of the slab allocator
+        /// (`slab.rs`); while it is set, `lru` does not link the frame into a
+        /// list but names its cache and slab (see [`Page::page_set_cache`]).
+        /// Set on every frame of the slab by `kmem_getpages`, cleared by
+        /// `kmem_freepages`; the buddy allocator refuses a frame that still
+        /// carries it. Bit 7, as in Linux 2.6.
+        #[doc(alias = "PG_slab")]
+        const SLAB = 1 << 7;
         /// `PG_buddy`: this frame is the *first* frame of a free block sitting
         /// on `zone->free_area[order]`, and `private` holds that `order`. The
         /// other frames of the block do not carry the bit. Set and cleared
@@ -224,6 +232,48 @@ impl Page {
     #[doc(alias = "__ClearPageBuddy")]
     pub fn clear_buddy(&self) {
         self.clear_flag(PageFlags::BUDDY);
+    }
+
+    /// Is `PG_slab` set? (Linux `PageSlab`)
+    #[doc(alias = "PageSlab")]
+    pub fn is_slab(&self) -> bool {
+        self.test_flag(PageFlags::SLAB)
+    }
+
+    /// Set `PG_slab` (Linux `SetPageSlab`): the slab allocator took the frame.
+    #[doc(alias = "SetPageSlab")]
+    pub fn set_slab(&self) {
+        self.set_flag(PageFlags::SLAB);
+    }
+
+    /// Clear `PG_slab` and say whether it was set (Linux `TestClearPageSlab`):
+    /// the slab allocator gives the frame back, and its links are reset to
+    /// "on no list" for the buddy allocator.
+    #[doc(alias = "TestClearPageSlab")]
+    pub fn test_clear_slab(&self) -> bool {
+        let was = self.flags.fetch_and(!PageFlags::SLAB.bits(), Ordering::Relaxed) & PageFlags::SLAB.bits() != 0;
+        self.lru.init();
+        was
+    }
+
+    /// Record which cache and which slab the frame belongs to (Linux 2.6.11
+    /// `SET_PAGE_CACHE` / `SET_PAGE_SLAB`, later `page_set_cache` /
+    /// `page_set_slab`): Linux parks the two pointers in `page->lru.next` and
+    /// `page->lru.prev`, which a slab page does not need for a list. We do the
+    /// same with the 32-bit links: `cache_id` is the cache's slot in the
+    /// cache chain, `slab` the slab descriptor's offset in the slab
+    /// allocator's memory window (see `slab.rs`).
+    #[doc(alias = "page_set_cache", alias = "page_set_slab", alias = "SET_PAGE_CACHE", alias = "SET_PAGE_SLAB")]
+    pub fn page_set_cache_and_slab(&self, cache_id: u32, slab: u32) {
+        self.lru.set_raw(cache_id, slab);
+    }
+
+    /// The cache slot and slab offset [`Page::page_set_cache_and_slab`]
+    /// stored (Linux `page_get_cache` / `page_get_slab`); only meaningful
+    /// while [`Page::is_slab`].
+    #[doc(alias = "page_get_cache", alias = "page_get_slab", alias = "GET_PAGE_CACHE", alias = "GET_PAGE_SLAB")]
+    pub fn page_get_cache_and_slab(&self) -> (u32, u32) {
+        self.lru.raw()
     }
 
     /// Which zone the frame belongs to (Linux `page_zonenum`), read from the

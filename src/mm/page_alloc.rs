@@ -142,6 +142,8 @@ pub fn free_pages_check(page: &Page) -> Result<(), &'static str> {
         Err("PG_reserved set")
     } else if page.is_buddy() {
         Err("PG_buddy set")
+    } else if page.is_slab() {
+        Err("PG_slab set")
     } else {
         Ok(())
     }

@@ -35,11 +35,12 @@
 //! (`sched/stack.rs`, fixed windows with guard pages), so vmalloc areas end
 //! at [`VMALLOC_AREA_END`] = `THREAD_STACK_AREA_START`.
 //!
-//! Simplifications: Linux allocates `struct vm_struct` with kmalloc and the
-//! `pages` array with kmalloc or (when large) vmalloc itself.  There is no
-//! kmalloc here, so the descriptors live in a fixed pool of
-//! [`MAX_VM_AREAS`] and each `pages` array is a block from the page
-//! allocator (4 bytes per page: a 64 MiB area needs a 64 KiB array).  The
+//! As in Linux, each `struct vm_struct` comes from the slab allocator (a
+//! `Vec` on the kernel heap, `kmalloc` underneath: `kmalloc.rs`), so the
+//! number of areas is limited only by memory. Simplification: Linux takes
+//! the `pages` array from kmalloc or (when large) vmalloc itself; ours is a
+//! block from the page allocator (4 bytes per page: a 64 MiB area needs a
+//! 64 KiB array).  The
 //! area list is searched linearly, as 2.6 did before the red-black tree of
 //! `vmap_area`s arrived in 2.6.28.
 
@@ -51,8 +52,7 @@ pub use kernel_side::*;
 #[cfg(target_os = "none")]
 pub const VMALLOC_AREA_END: usize = crate::sched::stack::THREAD_STACK_AREA_START;
 
-/// Maximum number of vmalloc areas alive at once (the descriptor pool).
-pub const MAX_VM_AREAS: usize = 64;
+use alloc::vec::Vec;
 
 /// One busy range of the vmalloc area (Linux `struct vm_struct`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,11 +79,11 @@ impl VmStruct {
     }
 }
 
-/// The sorted list of busy ranges (Linux `vmlist`), in a fixed pool.
+/// The sorted list of busy ranges (Linux `vmlist`), its descriptors on the
+/// kernel heap.
 pub struct VmList {
-    areas: [Option<VmStruct>; MAX_VM_AREAS],
-    /// Number of areas; `areas[..count]` are all `Some` and sorted by address.
-    count: usize,
+    /// The areas, sorted by address.
+    areas: Vec<VmStruct>,
 }
 
 /// Why `get_vm_area` could not reserve a range.
@@ -93,18 +93,19 @@ pub enum VmAreaError {
     BadSize,
     /// No gap in [start, end) is large enough.
     NoSpace,
-    /// All [`MAX_VM_AREAS`] descriptors are in use.
+    /// No memory for the descriptor (Linux: the `kmalloc` of the
+    /// `vm_struct` failed).
     NoDescriptor,
 }
 
 impl VmList {
     pub const fn new() -> Self {
-        Self { areas: [None; MAX_VM_AREAS], count: 0 }
+        Self { areas: Vec::new() }
     }
 
     /// The busy areas, lowest address first.
     pub fn iter(&self) -> impl Iterator<Item = &VmStruct> {
-        self.areas[..self.count].iter().flatten()
+        self.areas.iter()
     }
 
     /// Finds the first gap in [start, end) that holds `size` bytes plus a
@@ -116,9 +117,7 @@ impl VmList {
             return Err(VmAreaError::BadSize);
         }
         let size = size.checked_next_multiple_of(PAGE_SIZE).and_then(|s| s.checked_add(PAGE_SIZE)).ok_or(VmAreaError::BadSize)?;
-        if self.count == MAX_VM_AREAS {
-            return Err(VmAreaError::NoDescriptor);
-        }
+        self.areas.try_reserve(1).map_err(|_| VmAreaError::NoDescriptor)?;
         let mut addr = start;
         let mut index = 0;
         for area in self.iter() {
@@ -132,15 +131,13 @@ impl VmList {
             return Err(VmAreaError::NoSpace);
         }
         let area = VmStruct { addr, size, pages: 0, nr_pages: size / PAGE_SIZE - 1 };
-        self.areas[index..=self.count].rotate_right(1);
-        self.areas[index] = Some(area);
-        self.count += 1;
+        self.areas.insert(index, area);
         Ok(area)
     }
 
     /// Records the pages array of the area starting at `addr`.
     pub fn set_pages(&mut self, addr: usize, pages: usize) {
-        if let Some(area) = self.areas[..self.count].iter_mut().flatten().find(|a| a.addr == addr) {
+        if let Some(area) = self.areas.iter_mut().find(|a| a.addr == addr) {
             area.pages = pages;
         }
     }
@@ -149,10 +146,7 @@ impl VmList {
     /// `remove_vm_area` without the unmapping).
     pub fn remove_vm_area(&mut self, addr: usize) -> Option<VmStruct> {
         let index = self.iter().position(|a| a.addr == addr)?;
-        let area = self.areas[index].take();
-        self.areas[index..self.count].rotate_left(1);
-        self.count -= 1;
-        area
+        Some(self.areas.remove(index))
     }
 
     /// The area whose reserved range (mapped part or guard) contains `vaddr`.
@@ -188,11 +182,11 @@ mod kernel_side {
     const PFN_BYTES: usize = size_of::<u32>();
 
     /// Reports the vmalloc area at boot (Linux `vmalloc_init` sets up the
-    /// area's allocator; ours is the static list, so this only checks the
+    /// area's allocator; ours is the list, so this only checks the
     /// bounds that `mem_init` computed).
     pub fn vmalloc_init() {
         assert!(VMALLOC_START() < VMALLOC_AREA_END && VMALLOC_AREA_END <= VMALLOC_END);
-        log::info!("vmalloc: areas in [{:#010x}-{:#010x}), {} MB, up to {MAX_VM_AREAS} at once; thread stacks above",
+        log::info!("vmalloc: areas in [{:#010x}-{:#010x}), {} MB; thread stacks above",
             VMALLOC_START(), VMALLOC_AREA_END, (VMALLOC_AREA_END - VMALLOC_START()) >> 20);
     }
 
@@ -417,10 +411,10 @@ mod tests {
         assert!(list.get_vm_area(END - START - PAGE_SIZE, START, END).is_ok());
         assert_eq!(list.get_vm_area(1, START, END), Err(VmAreaError::NoSpace));
         let mut list = VmList::new();
-        for _ in 0..MAX_VM_AREAS {
-            list.get_vm_area(1, START, END).unwrap();
+        // More areas than the 64-entry pool of the first round allowed.
+        for i in 0..100 {
+            assert_eq!(list.get_vm_area(1, START, END).unwrap().addr, START + i * 2 * PAGE_SIZE);
         }
-        assert_eq!(list.get_vm_area(1, START, END), Err(VmAreaError::NoDescriptor));
         assert_eq!(list.remove_vm_area(START + 1), None, "only an area's start address frees it");
     }
 }

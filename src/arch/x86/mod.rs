@@ -5,6 +5,7 @@
 //! | `boot.rs`   | Multiboot2 header, `_start`, boot page tables, jump to the higher half | `arch/x86/kernel/head_32.S` |
 //! | `cpu.rs`    | CPUID features, control registers, halting | `arch/x86/kernel/cpu/common.c` |
 //! | `gdt.rs`    | segment descriptors and the TSSs | `arch/x86/kernel/cpu/common.c` (`gdt_page`) |
+//! | `heap.rs`   | the `#[global_allocator]` over `mm/heap.rs` | — (Rust's `GlobalAlloc`) |
 //! | `highpage.rs`| zero-filling a low or high page frame (`__GFP_ZERO`) | `include/linux/highmem.h` (`clear_highpage`) |
 //! | `traps.rs`  | IDT, exception entry stubs, fault reports | `arch/x86/kernel/traps.c`, `entry_32.S`, `mm/fault.c` |
 //! | `irqflags.rs`| interrupts off/on, save/restore, `safe_halt` | `asm/irqflags.h` |
@@ -29,6 +30,7 @@ pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod gdt;
+pub mod heap;
 pub mod highpage;
 pub mod i8253;
 pub mod i8259;

@@ -232,6 +232,30 @@ pub fn on_each_cpu_sum(func: fn() -> usize) -> Result<usize, SmpCallError> {
     Ok(request.total.load(Ordering::Relaxed))
 }
 
+/// What [`on_each_cpu_with`] hands every CPU: the closure to run.
+struct ClosureRequest<'a> {
+    func: &'a (dyn Fn() + Sync),
+}
+
+fn run_closure(info: usize) {
+    // The caller of on_each_cpu_with waits for every CPU (wait = true).
+    // SAFETY: so `info` is the address of its live ClosureRequest, whose
+    // closure is `Sync` and may be called from any CPU.
+    let request = unsafe { &*(info as *const ClosureRequest<'_>) };
+    (request.func)();
+}
+
+/// Runs `func` on every online CPU with interrupts off on each, and returns
+/// when all have finished (as [`on_each_cpu`] with `wait`, for a closure
+/// that borrows the caller's data: e.g. the slab allocator draining one
+/// cache's per-CPU arrays, Linux's `smp_call_function_all_cpus(do_drain,
+/// cachep)`).
+#[track_caller]
+pub fn on_each_cpu_with(func: &(dyn Fn() + Sync)) -> Result<(), SmpCallError> {
+    let request = ClosureRequest { func };
+    on_each_cpu(run_closure, &raw const request as usize, true)
+}
+
 /// The target's half (Linux `smp_call_function_interrupt`), in hardirq
 /// context.
 pub(super) fn smp_call_function_interrupt() {

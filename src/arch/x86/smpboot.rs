@@ -186,6 +186,7 @@ struct TrampolineParams {
 #[derive(Clone, Copy, Debug)]
 enum BootCpuError {
     NoIdleTask(crate::sched::KthreadError),
+    NoSlabArrays,
     NotResponding,
 }
 
@@ -193,6 +194,7 @@ impl core::fmt::Display for BootCpuError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             BootCpuError::NoIdleTask(why) => write!(f, "no idle task: {why}"),
+            BootCpuError::NoSlabArrays => write!(f, "no memory for its slab arrays"),
             BootCpuError::NotResponding => write!(f, "Not responding."),
         }
     }
@@ -202,7 +204,16 @@ impl core::fmt::Display for BootCpuError {
 /// `do_boot_cpu`).
 fn do_boot_cpu(cpu: usize, trampoline: u32, pg_dir: usize, timeout_ms: u64) -> Result<(), BootCpuError> {
     let apicid = super::smp::cpu_physical_id(cpu);
-    let stack_top = crate::sched::fork_idle(cpu).map_err(BootCpuError::NoIdleTask)?;
+    // Linux's CPU_UP_PREPARE notifiers: the slab's per-CPU arrays.
+    let slab = crate::mm::kmalloc::slab();
+    slab.cpuup_prepare(cpu).map_err(|()| {
+        slab.cpuup_canceled(cpu);
+        BootCpuError::NoSlabArrays
+    })?;
+    let stack_top = crate::sched::fork_idle(cpu).map_err(|why| {
+        slab.cpuup_canceled(cpu);
+        BootCpuError::NoIdleTask(why)
+    })?;
     let params = TrampolineParams {
         cr3: __pa(pg_dir) as u32,
         cr4: super::cpu::read_cr4().bits() as u32,
@@ -223,6 +234,7 @@ fn do_boot_cpu(cpu: usize, trampoline: u32, pg_dir: usize, timeout_ms: u64) -> R
             let called_in = CPU_CALLIN_MAP.load(Ordering::Acquire) & (1 << cpu) != 0;
             log::error!("CPU{cpu}: {} (APIC {apicid:#x}), counted out", if called_in { "called in but did not come online" } else { "did not call in" });
             crate::sched::free_idle(cpu);
+            slab.cpuup_canceled(cpu);
             return Err(BootCpuError::NotResponding);
         }
         core::hint::spin_loop();
@@ -272,6 +284,8 @@ extern "C" fn start_secondary(cpu: u32) -> ! {
     apic::setup_APIC_timer();
     log::info!("Initializing CPU#{cpu} (APIC {:#x})", apic::read_apic_id());
     set_cpu_online(cpu, true);
+    // Linux's CPU_ONLINE slab notifier: this CPU's cache_reap timer.
+    crate::mm::kmalloc::start_cpu_timer();
     super::irqflags::local_irq_enable();
     crate::sched::cpu_idle()
 }
