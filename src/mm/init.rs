@@ -419,14 +419,19 @@ mod tests {
             // threads and their page table (sched/stack.rs counts them); an
             // earlier test's vmalloc may have left the area a page table.
             let stacks = crate::sched::stack::nr_stack_pages(zone_type) + crate::mm::vmalloc::nr_page_table_pages(zone_type);
-            assert_eq!(zone.free_pages() + stacks + reserved_ram, zone.present_pages(), "{}: free + stacks + reserved = present", zone.name());
-            assert_eq!(zone.managed_pages(), zone.free_pages() + stacks, "{}: nothing else allocated between tests", zone.name());
+            // And the slab allocator's pages: counted here from mem_map's
+            // PG_slab bits, independently of the slab's own nr_slab.
+            let slab_pages = (start..end).filter(|&pfn| node.pfn_to_page(pfn).is_some_and(|p| p.is_slab())).count();
+            assert_eq!(zone.free_pages() + stacks + slab_pages + reserved_ram, zone.present_pages(), "{}: free + stacks + slab + reserved = present", zone.name());
+            assert_eq!(zone.managed_pages(), zone.free_pages() + stacks + slab_pages, "{}: nothing else allocated between tests", zone.name());
             assert_eq!(zone.nr_bad_pages(), 0);
             zone.check_free_lists().unwrap_or_else(|e| panic!("{e}"));
             managed_total += zone.managed_pages();
         }
         // Every page memblock had free went to the buddy: whole pages of each
         // free range (partial pages at the edges stay out, as in Linux).
+        let all_slab_pages = (0..max_pfn()).filter(|&pfn| node.pfn_to_page(pfn).is_some_and(|p| p.is_slab())).count();
+        assert_eq!(all_slab_pages, crate::mm::kmalloc::slab().nr_slab_pages(), "nr_slab counts exactly the PG_slab pages");
         let free_range_pages: usize = memblock
             .free_mem_ranges()
             .map(|(start, end)| (pfn_down(end) as usize).min(max_pfn()).saturating_sub(pfn_up(start) as usize))

@@ -17,8 +17,30 @@ use super::mmzone::{MAX_NR_ZONES, PgData, ZoneType};
 /// per-CPU lists have been drained so that it is comparable.
 pub type Snapshot = [([usize; MAX_ORDER], usize); MAX_NR_ZONES];
 
-/// Drain every per-CPU list, then read every zone's buddyinfo and free count.
+/// Give back every free slab and empty every slab array (`kmem_cache_shrink`
+/// of each cache), so that neither the slab shrinker nor `cache_reap` has
+/// anything to free while a test counts pages exactly. (The tests of the
+/// page allocator do not use the heap, so nothing refills them meanwhile.)
+///
+/// Largest caches first, and again until nothing changes: destroying an
+/// off-slab slab frees its descriptor into a smaller general cache.
+pub fn slab_quiesce() {
+    let slab = super::kmalloc::slab();
+    loop {
+        let before = slab.nr_slab_pages();
+        for cachep in slab.caches_newest_first() {
+            slab.kmem_cache_shrink(cachep);
+        }
+        if slab.nr_slab_pages() == before {
+            return;
+        }
+    }
+}
+
+/// Quiesce the slab and drain every per-CPU list, then read every zone's
+/// buddyinfo and free count.
 pub fn quiesced_snapshot(pgdat: &PgData) -> Snapshot {
+    slab_quiesce();
     pgdat.drain_all_pages();
     ZoneType::ALL.map(|zone_type| {
         let zone = pgdat.zone(zone_type).lock();
@@ -42,6 +64,7 @@ pub struct KswapdOff(Option<super::vmscan::KswapdHook>);
 
 impl KswapdOff {
     pub fn new() -> KswapdOff {
+        slab_quiesce();
         let saved = node().set_kswapd_hook(None);
         while !super::kswapd::kswapd_idle() {
             crate::sched::schedule();

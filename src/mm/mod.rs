@@ -105,6 +105,8 @@ pub mod kmalloc;
 pub mod heap;
 #[cfg(all(test, not(target_os = "none")))]
 mod slab_tests;
+#[cfg(all(test, target_os = "none"))]
+mod slab_kernel_tests;
 pub mod highmem;
 #[cfg(target_os = "none")]
 pub mod kmap_atomic;

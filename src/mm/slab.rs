@@ -994,6 +994,14 @@ impl SlabAllocator {
         core::iter::once(&self.cache_cache).chain(chain.into_iter().skip(1).flatten())
     }
 
+    /// Every cache, newest first and `cache_cache` last: the general caches
+    /// largest first, the order for shrinking everything (an off-slab
+    /// slab's descriptor goes back to a smaller, earlier cache).
+    pub fn caches_newest_first(&'static self) -> impl Iterator<Item = &'static KmemCache> {
+        let chain = *self.chain.lock();
+        chain.into_iter().skip(1).rev().flatten().chain(core::iter::once(&self.cache_cache))
+    }
+
     /// The cache in slot `id`.
     fn cache_by_id(&'static self, id: usize) -> Option<&'static KmemCache> {
         if id == 0 { Some(&self.cache_cache) } else { self.chain.lock().get(id).copied().flatten() }

@@ -239,7 +239,7 @@ impl SlabAllocator {
     /// freed.
     pub fn shrink_caches(&'static self, nr_pages: usize) -> usize {
         let mut freed = 0;
-        for cachep in self.caches() {
+        for cachep in self.caches_newest_first() {
             if freed >= nr_pages {
                 break;
             }

@@ -561,6 +561,6 @@ mod kernel_tests {
         held.free_all();
         PAGE_CACHE.shrink(node, usize::MAX);
         node.setup_per_cpu_pageset();
-        assert_eq!(quiesced_snapshot(node), before);
+        assert_eq!(quiesced_snapshot(node), before, "slab pages {}", crate::mm::kmalloc::slab().nr_slab_pages());
     }
 }
