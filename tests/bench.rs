@@ -29,6 +29,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+extern crate alloc;
+
 use kernel::arch::x86::cpu::rdtsc;
 use kernel::arch::x86::qemu::{QemuExitCode, exit_qemu};
 use kernel::mm::MAX_ORDER;
@@ -51,6 +55,7 @@ fn kernel_init() -> ! {
     println!("| benchmark | TSC cycles |");
     println!("|---|---|");
     allocation_costs();
+    slab_costs();
     bootmem_costs();
     highmem_costs();
     scaling();
@@ -169,6 +174,44 @@ fn allocation_costs() {
     let burst_buddy = burst(node);
     println!("| order-0 burst of 1024 then free, per op, buddy only | {burst_buddy} |");
     node.setup_per_cpu_pageset();
+}
+
+/// The slab allocator's fast path: an object from this CPU's array and
+/// back (the release build has CONFIG_DEBUG_SLAB's checks off).
+fn slab_costs() {
+    use kernel::mm::kmalloc::{kfree, kmalloc, kmem_cache_alloc, kmem_cache_create, kmem_cache_free};
+    use kernel::mm::slab::SlabFlags;
+    let kmalloc_64 = cycles_per_op(20_000, || {
+        for _ in 0..20_000 {
+            let objp = kmalloc(64, GfpFlags::GFP_KERNEL).unwrap();
+            kfree(core::hint::black_box(objp)).unwrap();
+        }
+    });
+    println!("| kmalloc(64)+kfree | {kmalloc_64} |");
+    let cachep = kmem_cache_create("bench-64", 64, 0, SlabFlags::SLAB_HWCACHE_ALIGN, None).unwrap();
+    let cache_pair = cycles_per_op(20_000, || {
+        for _ in 0..20_000 {
+            let objp = kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap();
+            kmem_cache_free(cachep, core::hint::black_box(objp)).unwrap();
+        }
+    });
+    println!("| kmem_cache_alloc+kmem_cache_free (64 bytes) | {cache_pair} |");
+    let burst = cycles_per_op(2 * 1024, || {
+        let mut held = [0usize; 1024];
+        for slot in &mut held {
+            *slot = kmalloc(64, GfpFlags::GFP_KERNEL).unwrap();
+        }
+        for &objp in &held {
+            kfree(objp).unwrap();
+        }
+    });
+    println!("| kmalloc(64) burst of 1024 then kfree, per op | {burst} |");
+    let boxed = cycles_per_op(20_000, || {
+        for i in 0..20_000u64 {
+            drop(core::hint::black_box(alloc::boxed::Box::new(i)));
+        }
+    });
+    println!("| Box::new(u64)+drop (kernel heap) | {boxed} |");
 }
 
 /// What the scaling threads run, and what they measured.

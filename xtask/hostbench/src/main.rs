@@ -11,6 +11,13 @@
 //!   `BTreeSet`s);
 //! * `bitmap-allocator`: `BitAlloc64K` (a 16-ary tree of bitmaps).
 //!
+//! A second table does the same for small objects: the kernel's slab
+//! allocator (`kmalloc`/`kfree` and `kmem_cache_alloc`/`kmem_cache_free`,
+//! built for the host over an arena of host memory, debug checks off in
+//! this release build) against `buddy_system_allocator`'s `Heap` (a buddy
+//! heap for byte ranges, the usual choice of Rust teaching kernels) and the
+//! host's own `malloc`, on 64-byte objects.
+//!
 //! Figures only: nothing here asserts a timing.
 
 use std::hint::black_box;
@@ -173,6 +180,163 @@ fn measure(make: &dyn Fn() -> Box<dyn Frames>, workload: Workload) -> f64 {
     figures[RUNS / 2]
 }
 
+/// The interface the object workloads need: 64-byte objects.
+trait Objects {
+    fn alloc(&mut self) -> usize;
+    fn free(&mut self, objp: usize);
+}
+
+/// The kernel's slab allocator over a host arena of `NR_FRAMES` frames.
+fn host_slab() -> &'static kernel::mm::slab::SlabAllocator {
+    use core::sync::atomic::AtomicUsize;
+    use kernel::mm::slab::{BOOT_AREA_WORDS, SlabAllocator, SlabMemory};
+    let linmem = Linmem::new(true);
+    let boot: &'static [AtomicUsize] = Box::leak((0..BOOT_AREA_WORDS).map(|_| AtomicUsize::new(0)).collect());
+    let mem = SlabMemory::host_arena(linmem.pgdat, NR_FRAMES, boot);
+    let slab: &'static SlabAllocator =
+        Box::leak(Box::new(SlabAllocator::new(mem, boot.as_ptr() as usize, linmem.pgdat.totalram_pages())));
+    slab.kmem_cache_init(Box::leak(Box::new(kernel::mm::slab_cpucache::SlabShrinker::new())));
+    slab
+}
+
+struct Kmalloc(&'static kernel::mm::slab::SlabAllocator);
+
+impl Objects for Kmalloc {
+    fn alloc(&mut self) -> usize {
+        self.0.kmalloc(64, GfpFlags::GFP_KERNEL).expect("arena memory")
+    }
+    fn free(&mut self, objp: usize) {
+        self.0.kfree(objp).expect("a kmalloc object");
+    }
+}
+
+struct KmemCache(&'static kernel::mm::slab::SlabAllocator, &'static kernel::mm::slab::KmemCache);
+
+impl Objects for KmemCache {
+    fn alloc(&mut self) -> usize {
+        self.0.kmem_cache_alloc(self.1, GfpFlags::GFP_KERNEL).expect("arena memory")
+    }
+    fn free(&mut self, objp: usize) {
+        self.0.kmem_cache_free(self.1, objp).expect("an object of the cache");
+    }
+}
+
+/// `buddy_system_allocator::Heap` over the same amount of memory.
+struct BuddyHeap(buddy_system_allocator::Heap<32>);
+
+const OBJECT: std::alloc::Layout = match std::alloc::Layout::from_size_align(64, 8) {
+    Ok(layout) => layout,
+    Err(_) => panic!("a valid layout"),
+};
+
+impl Objects for BuddyHeap {
+    fn alloc(&mut self) -> usize {
+        self.0.alloc(OBJECT).expect("heap memory").as_ptr() as usize
+    }
+    fn free(&mut self, objp: usize) {
+        self.0.dealloc(std::ptr::NonNull::new(objp as *mut u8).expect("non-null"), OBJECT);
+    }
+}
+
+/// The host's `malloc` (Rust's `System` allocator).
+struct System;
+
+impl Objects for System {
+    fn alloc(&mut self) -> usize {
+        // SAFETY: OBJECT has a non-zero size.
+        unsafe { std::alloc::GlobalAlloc::alloc(&std::alloc::System, OBJECT) as usize }
+    }
+    fn free(&mut self, objp: usize) {
+        // SAFETY: objp came from System.alloc with OBJECT.
+        unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, objp as *mut u8, OBJECT) }
+    }
+}
+
+type ObjectWorkload = fn(&mut dyn Objects) -> usize;
+
+fn object_pairs(objects: &mut dyn Objects) -> usize {
+    for _ in 0..200_000 {
+        let objp = objects.alloc();
+        objects.free(black_box(objp));
+    }
+    200_000
+}
+
+fn object_bursts(objects: &mut dyn Objects) -> usize {
+    let mut held = vec![0usize; 1024];
+    for _ in 0..100 {
+        for slot in held.iter_mut() {
+            *slot = objects.alloc();
+        }
+        for &objp in held.iter().rev() {
+            objects.free(objp);
+        }
+    }
+    100 * 1024
+}
+
+fn measure_objects(make: &dyn Fn() -> Box<dyn Objects>, workload: ObjectWorkload) -> f64 {
+    let mut figures: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let mut objects = make();
+            let start = Instant::now();
+            let ops = workload(objects.as_mut());
+            start.elapsed().as_nanos() as f64 / ops as f64
+        })
+        .collect();
+    figures.sort_by(f64::total_cmp);
+    figures[RUNS / 2]
+}
+
+fn object_table() {
+    let allocators: [(&str, Box<dyn Fn() -> Box<dyn Objects>>); 4] = [
+        ("linmem kmalloc(64)", Box::new(|| Box::new(Kmalloc(host_slab())))),
+        (
+            "linmem kmem_cache",
+            Box::new(|| {
+                let slab = host_slab();
+                let cachep = slab
+                    .kmem_cache_create("bench-64", 64, 0, kernel::mm::slab::SlabFlags::SLAB_HWCACHE_ALIGN, None)
+                    .expect("a new cache");
+                Box::new(KmemCache(slab, cachep))
+            }),
+        ),
+        (
+            "buddy_system_allocator",
+            Box::new(|| {
+                let arena: &'static mut [u8] = Box::leak(vec![0u8; NR_FRAMES * PAGE_SIZE].into_boxed_slice());
+                let mut heap = buddy_system_allocator::Heap::<32>::empty();
+                // SAFETY: the arena is leaked, so it stays valid and is used
+                // by nothing but this heap.
+                unsafe { heap.init(arena.as_mut_ptr() as usize, arena.len()) };
+                Box::new(BuddyHeap(heap))
+            }),
+        ),
+        ("host malloc", Box::new(|| Box::new(System))),
+    ];
+    let workloads: [(&str, ObjectWorkload); 2] =
+        [("64-byte alloc+free pairs", object_pairs), ("64-byte bursts of 1024", object_bursts)];
+    println!();
+    println!("host benchmark: ns per object operation (median of {RUNS} runs)");
+    print!("| {:<26} |", "workload");
+    for (name, _) in &allocators {
+        print!(" {name:>22} |");
+    }
+    println!();
+    print!("|{}|", "-".repeat(28));
+    for _ in &allocators {
+        print!("{}|", "-".repeat(24));
+    }
+    println!();
+    for (workload_name, workload) in workloads {
+        print!("| {workload_name:<26} |");
+        for (_, make) in &allocators {
+            print!(" {:>22.1} |", measure_objects(make.as_ref(), workload));
+        }
+        println!();
+    }
+}
+
 fn main() {
     let allocators: [(&str, Box<dyn Fn() -> Box<dyn Frames>>); 4] = [
         ("linmem (pcp)", Box::new(|| Box::new(Linmem::new(true)))),
@@ -219,4 +383,5 @@ fn main() {
         }
         println!();
     }
+    object_table();
 }
