@@ -234,7 +234,9 @@ impl Objects for BuddyHeap {
         self.0.alloc(OBJECT).expect("heap memory").as_ptr() as usize
     }
     fn free(&mut self, objp: usize) {
-        self.0.dealloc(std::ptr::NonNull::new(objp as *mut u8).expect("non-null"), OBJECT);
+        let ptr = std::ptr::NonNull::new(objp as *mut u8).expect("non-null");
+        // SAFETY: objp came from this heap's alloc with OBJECT.
+        unsafe { self.0.dealloc(ptr, OBJECT) };
     }
 }
 
