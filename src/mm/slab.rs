@@ -908,6 +908,38 @@ pub struct SlabAllocator {
     /// The bootstrap arrays (Linux `initarray_cache`, `initarray_generic`).
     pub(super) initarray_cache: ArrayCacheRef,
     pub(super) initarray_generic: ArrayCacheRef,
+    /// Test-only switches that turn a mechanism off, so that a test can
+    /// show its check fails without it.
+    #[cfg(test)]
+    pub test_switches: TestSwitches,
+}
+
+/// Mechanisms a test may switch off (test builds only).
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct TestSwitches {
+    /// Every slab starts at colour 0.
+    pub no_colouring: AtomicBool,
+    /// The slab shrinker reports nothing to reclaim.
+    pub no_shrinker: AtomicBool,
+    /// `kmem_cache_free` skips the double-free checks.
+    pub no_double_free_check: AtomicBool,
+}
+
+#[cfg(test)]
+impl SlabAllocator {
+    /// Is the test switch `pick` on?
+    pub(super) fn switched_off(&self, pick: impl Fn(&TestSwitches) -> &AtomicBool) -> bool {
+        pick(&self.test_switches).load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(not(test))]
+impl SlabAllocator {
+    /// Without tests, nothing is ever switched off.
+    pub(super) fn switched_off<T>(&self, _pick: T) -> bool {
+        false
+    }
 }
 
 /// `g_cpucache_up` states (Linux's enum): no cache yet, the first general
@@ -964,6 +996,8 @@ impl SlabAllocator {
             slab_reclaim_pages: AtomicUsize::new(0),
             initarray_cache,
             initarray_generic,
+            #[cfg(test)]
+            test_switches: TestSwitches::default(),
         }
     }
 
@@ -1355,7 +1389,7 @@ impl SlabAllocator {
             if l3.colour_next >= cachep.colour {
                 l3.colour_next = 0;
             }
-            colour * cachep.colour_off
+            if self.switched_off(|s| &s.no_colouring) { 0 } else { colour * cachep.colour_off }
         };
         let may_sleep = flags.contains(GfpFlags::__GFP_WAIT);
         if may_sleep {

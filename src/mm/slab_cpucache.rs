@@ -290,7 +290,7 @@ impl Shrinker for SlabShrinker {
     }
 
     fn count_objects(&self) -> usize {
-        self.slab.get().map_or(0, |slab| {
+        self.slab.get().filter(|slab| !slab.switched_off(|s| &s.no_shrinker)).map_or(0, |slab| {
             // Objects parked in arrays also become free slabs once drained:
             // count the caches that hold any, one page each, so a shrinker
             // round is tried even when no slab is free yet.

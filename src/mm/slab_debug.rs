@@ -180,18 +180,19 @@ pub(super) fn cache_free_check(slab: &'static SlabAllocator, cachep: &'static Km
         return refuse(cachep, objp, "kmem_cache_free: bad ptr (not the start of an object)", SlabError::NotObjectBoundary);
     }
     let objnr = offset / cachep.objsize();
-    if slabp.bufctl(mem, objnr) != BUFCTL_FREE {
+    let check_double_free = !slab.switched_off(|s| &s.no_double_free_check);
+    if check_double_free && slabp.bufctl(mem, objnr) != BUFCTL_FREE {
         return refuse(cachep, objp, "double free (the object is free in its slab)", SlabError::DoubleFree);
     }
     let irqs = local_irq_save();
     let in_array = cachep.cpu_array(smp_processor_id()).is_some_and(|ac| ac.contains(mem, real));
     local_irq_restore(irqs);
-    if in_array {
+    if check_double_free && in_array {
         return refuse(cachep, objp, "double free (the object is in this CPU's array)", SlabError::DoubleFree);
     }
     if cachep.flags().contains(SlabFlags::SLAB_RED_ZONE) {
         let (rz1, rz2) = (mem.read_word(dbg_redzone1(cachep, real)), mem.read_word(dbg_redzone2(cachep, real)));
-        if rz1 == RED_INACTIVE && rz2 == RED_INACTIVE {
+        if check_double_free && rz1 == RED_INACTIVE && rz2 == RED_INACTIVE {
             return refuse(cachep, objp, "double free detected (red zones inactive)", SlabError::DoubleFree);
         }
         if rz1 != RED_ACTIVE || rz2 != RED_ACTIVE {

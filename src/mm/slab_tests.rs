@@ -502,3 +502,51 @@ fn cache_reap_gives_back_untouched_free_slabs() {
     slab.kmem_cache_shrink(cachep);
     slab.kmem_cache_destroy(cachep).unwrap();
 }
+
+// The mechanisms switched off: each check above fails without its mechanism.
+
+#[test]
+fn without_colouring_every_slab_starts_at_the_same_offset() {
+    let slab = host_slab(4096);
+    slab.test_switches.no_colouring.store(true, Ordering::Relaxed);
+    let cachep = slab.kmem_cache_create("no-colour", 200, 0, SlabFlags::empty(), None).unwrap();
+    assert!(cachep.colouring().0 >= 2, "the cache has colours to use");
+    let objs: Vec<usize> = (0..3 * cachep.num()).map(|_| slab.kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap()).collect();
+    let offsets: HashSet<usize> = objs.iter().map(|&o| cachep.slab_of(&slab.mem, o).unwrap().s_mem(&slab.mem) % PAGE_SIZE).collect();
+    assert_eq!(offsets.len(), 1, "what consecutive_slabs_cycle_through_the_colours rules out");
+}
+
+#[test]
+fn without_the_slab_shrinker_the_allocation_under_pressure_fails() {
+    let slab = host_slab(2048);
+    slab.test_switches.no_shrinker.store(true, Ordering::Relaxed);
+    let pgdat = slab.pgdat();
+    let cachep = slab.kmem_cache_create("pressure-off", 16384, 0, SlabFlags::empty(), None).unwrap();
+    let objs: Vec<usize> = (0..256).map(|_| slab.kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap()).collect();
+    for o in objs {
+        slab.kmem_cache_free(cachep, o).unwrap();
+    }
+    let mut held = Vec::new();
+    while let Some(page) = pgdat.alloc_pages(GfpFlags::GFP_ATOMIC | GfpFlags::__GFP_NOWARN, 0) {
+        held.push(page);
+    }
+    let no_oom_kill = GfpFlags::GFP_KERNEL | GfpFlags::__GFP_NORETRY | GfpFlags::__GFP_NOWARN;
+    assert!(pgdat.alloc_pages(no_oom_kill, 2).is_none(), "the cached slabs stay cached: nothing to reclaim");
+    for page in held {
+        pgdat.__free_pages(page, 0);
+    }
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn without_the_double_free_check_one_object_is_handed_out_twice() {
+    let slab = host_slab(4096);
+    slab.test_switches.no_double_free_check.store(true, Ordering::Relaxed);
+    let cachep = slab.kmem_cache_create("dbl-off", 64, 0, SlabFlags::empty(), None).unwrap();
+    let a = slab.kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap();
+    slab.kmem_cache_free(cachep, a).unwrap();
+    assert_eq!(slab.kmem_cache_free(cachep, a), Ok(()), "the second free is taken");
+    let first = slab.kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap();
+    let second = slab.kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap();
+    assert_eq!((first, second), (a, a), "two owners of one object: what double_free_is_reported_and_refused prevents");
+}
