@@ -908,14 +908,12 @@ pub struct SlabAllocator {
     /// The bootstrap arrays (Linux `initarray_cache`, `initarray_generic`).
     pub(super) initarray_cache: ArrayCacheRef,
     pub(super) initarray_generic: ArrayCacheRef,
-    /// Test-only switches that turn a mechanism off, so that a test can
-    /// show its check fails without it.
-    #[cfg(test)]
+    /// Switches that turn a mechanism off, so that a test can show its
+    /// check fails without it; only test builds read them.
     pub test_switches: TestSwitches,
 }
 
-/// Mechanisms a test may switch off (test builds only).
-#[cfg(test)]
+/// Mechanisms a test may switch off (read in test builds only).
 #[derive(Debug, Default)]
 pub struct TestSwitches {
     /// Every slab starts at colour 0.
@@ -926,19 +924,10 @@ pub struct TestSwitches {
     pub no_double_free_check: AtomicBool,
 }
 
-#[cfg(test)]
 impl SlabAllocator {
-    /// Is the test switch `pick` on?
+    /// Is the test switch `pick` on? Never outside test builds.
     pub(super) fn switched_off(&self, pick: impl Fn(&TestSwitches) -> &AtomicBool) -> bool {
-        pick(&self.test_switches).load(Ordering::Relaxed)
-    }
-}
-
-#[cfg(not(test))]
-impl SlabAllocator {
-    /// Without tests, nothing is ever switched off.
-    pub(super) fn switched_off<T>(&self, _pick: T) -> bool {
-        false
+        cfg!(test) && pick(&self.test_switches).load(Ordering::Relaxed)
     }
 }
 
@@ -996,7 +985,6 @@ impl SlabAllocator {
             slab_reclaim_pages: AtomicUsize::new(0),
             initarray_cache,
             initarray_generic,
-            #[cfg(test)]
             test_switches: TestSwitches::default(),
         }
     }

@@ -86,10 +86,15 @@ pub fn run(ws: &Workspace, options: &GdbOptions) -> Result<ExitCode, Error> {
     println!("  {:<22}run; Ctrl-C stops the guest again", "continue");
     println!("Quitting gdb stops QEMU.");
 
+    println!("  {:<22}linmem386's commands (scripts/gdb/linmem.py): lm-buddyinfo, lm-zoneinfo,", "lm-*");
+    println!("  {:<22}lm-page PFN, lm-pte VADDR, lm-pkmap, lm-kmap-atomic, lm-memblock, lm-slabinfo", "");
+
     let mut gdb = Command::new("gdb");
     gdb.arg("-q")
         .arg(&elf)
-        .args(["-ex", "target remote localhost:1234"]);
+        .args(["-ex", "target remote localhost:1234"])
+        .arg("-x")
+        .arg(gdb_script(ws));
     println!("$ {}", qemu::display_command(&gdb));
     let mut gdb = gdb.spawn().map_err(|e| {
         Error::new(format!(
@@ -106,6 +111,56 @@ pub fn run(ws: &Workspace, options: &GdbOptions) -> Result<ExitCode, Error> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// The repository's gdb commands (`lm-buddyinfo` and friends).
+pub fn gdb_script(ws: &Workspace) -> PathBuf {
+    ws.root.join("scripts/gdb/linmem.py")
+}
+
+/// The gdb port of the suite's batch session (not 1234, which an
+/// interactive `cargo xtask gdb` may hold).
+const BATCH_GDB_PORT: u16 = 12_345;
+
+/// What the batch session printed, gdb's and the kernel's side.
+pub struct BatchSession {
+    /// gdb's standard output (the lm-* commands' answers).
+    pub gdb_output: String,
+    /// The kernel's serial output.
+    pub serial: String,
+}
+
+/// Boots the kernel at `machine` halted, runs gdb in batch mode with the
+/// repository's script: stop at `PgData::show_buddyinfo` (after `mem_init`
+/// and `kmem_cache_init`, just before the boot log prints buddyinfo), run
+/// `commands`, let the function print (`finish`), and return both outputs.
+pub fn batch_session(ws: &Workspace, machine: &Machine, commands: &[&str]) -> Result<BatchSession, Error> {
+    let elf = cargo::build_kernel(ws, Profile::Debug)?;
+    let iso = Staging::new(&ws.iso_dir(), "gdb-batch", &elf)?.make_iso("")?.to_path_buf();
+    let serial_log = ws.target_dir.join("gdb-batch-serial.log");
+    let _ = fs::remove_file(&serial_log);
+    let mut qemu_cmd = qemu::command(&iso, machine, Serial::File(&serial_log));
+    qemu_cmd.args(["-gdb", &format!("tcp::{BATCH_GDB_PORT}"), "-S"]);
+    let mut qemu = qemu::spawn_background(qemu_cmd)?;
+    let mut gdb = Command::new("gdb");
+    gdb.args(["-batch", "-nx"]).arg(&elf);
+    for command in [format!("target remote localhost:{BATCH_GDB_PORT}"), format!("source {}", gdb_script(ws).display())]
+        .iter()
+        .map(String::as_str)
+        .chain(["hbreak kernel::mm::mmzone::PgData::show_buddyinfo", "continue"])
+        .chain(commands.iter().copied())
+        .chain(["finish"])
+    {
+        gdb.args(["-ex", command]);
+    }
+    println!("$ {}", qemu::display_command(&gdb));
+    let output = crate::qemu::output_with_timeout(gdb, std::time::Duration::from_secs(120))
+        .map_err(|e| Error::new(format!("gdb: {e} (install the gdb package)")))?;
+    qemu.kill();
+    Ok(BatchSession {
+        gdb_output: String::from_utf8_lossy(&output).into_owned(),
+        serial: fs::read_to_string(&serial_log).unwrap_or_default(),
     })
 }
 

@@ -204,10 +204,11 @@ fn execute(command: Command) -> Result<ExitCode, Error> {
             Ok(report_run(qemu::run_interactive(qemu_cmd)?))
         }
         Command::Test(options) => {
+            // gdb: the suite checks the lm-* gdb commands against a boot.
             prereq::ensure(Needs {
                 iso: true,
                 qemu: true,
-                ..Needs::default()
+                gdb: true,
             })?;
             test_suite::run(&ws, &options)
         }

@@ -13,7 +13,7 @@
 //! | xorriso            | the same (writes the ISO) | xorriso         |
 //! | mformat            | the same (grub-mkrescue calls it) | mtools  |
 //! | qemu-system-i386   | run, test, gdb          | qemu-system-x86   |
-//! | gdb                | gdb                     | gdb               |
+//! | gdb                | gdb, test               | gdb               |
 //!
 //! Missing packages are installed with apt-get when we may (running as root,
 //! or sudo works without a password); otherwise we print the command to run.

@@ -451,3 +451,35 @@ mod tests {
         assert_eq!(captured.end, BootEnd::TooLong(timeouts.total));
     }
 }
+
+/// Runs `cmd` to completion and returns its standard output (standard error
+/// merged in after it), killing it if it takes longer than `limit`.
+pub fn output_with_timeout(mut cmd: Command, limit: std::time::Duration) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("could not start {}: {e}", display_command(&cmd)))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {} s", limit.as_secs()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut bytes = out.join().unwrap_or_default();
+    bytes.extend(err.join().unwrap_or_default());
+    Ok(bytes)
+}

@@ -60,6 +60,9 @@ pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
     if options.filter.as_deref().is_none_or(|f| "monitor".contains(f)) && options.mem.is_none() {
         monitor_session(ws, &mut totals)?;
     }
+    if options.filter.as_deref().is_none_or(|f| "gdb".contains(f)) && options.mem.is_none() {
+        gdb_session(ws, &mut totals)?;
+    }
 
     section("building the test kernels");
     match cargo::build_test_kernels(ws, Profile::Debug) {
@@ -115,6 +118,9 @@ pt 0x1000
 peek 0xc0100000 16
 peek 0x1000
 meminfo
+slabinfo
+kmalloc 100
+kfree 0x1000
 zoneinfo
 pagetypeinfo
 vmstat
@@ -153,6 +159,76 @@ fn monitor_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
     Ok(())
 }
 
+/// The gdb commands the batch session runs at the breakpoint.
+const GDB_COMMANDS: &[&str] = &[
+    "lm-buddyinfo",
+    "lm-zoneinfo",
+    "lm-page 0",
+    "lm-pte 0xc0100000",
+    "lm-memblock",
+    "lm-pkmap",
+    "lm-kmap-atomic",
+    "lm-slabinfo",
+    // The pretty printers: the page of the kernel image's first frame, and
+    // GFP_KERNEL's bits as a GfpFlags value.
+    "python print(page_of(0x100))",
+    "python print(gdb.Value(b'\\xd0\\x00\\x00\\x00', gdb.lookup_type('kernel::mm::gfp::GfpFlags')))",
+];
+
+/// Step 3: `scripts/gdb/linmem.py` against a real boot, gdb in batch mode
+/// (the kernel stopped in `show_buddyinfo`): `lm-buddyinfo` must print the
+/// very numbers the boot log prints next, and the other commands what the
+/// machine has.
+fn gdb_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
+    section("gdb: scripts/gdb/linmem.py in batch mode, the kernel stopped in show_buddyinfo (2 GiB, 2 CPUs)");
+    let machine = qemu::Machine { mem: MemSize::parse("2G").map_err(Error::new)?, smp: 2 };
+    let session = crate::gdb::batch_session(ws, &machine, GDB_COMMANDS)?;
+    let problems = check_gdb_session(&session.gdb_output, &session.serial);
+    let name = "gdb session (lm-* commands)".to_string();
+    if problems.is_empty() {
+        println!("test {name} ... ok");
+        totals.passed += 1;
+    } else {
+        println!("test {name} ... FAILED");
+        problems.iter().for_each(|p| println!("    {p}"));
+        session.gdb_output.lines().for_each(|l| println!("  | {l}"));
+        totals.fail(name);
+    }
+    Ok(())
+}
+
+/// What the gdb session must have printed (see [`gdb_session`]).
+fn check_gdb_session(gdb_output: &str, serial: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let buddyinfo = |text: &str| -> Vec<String> {
+        text.lines().filter(|l| l.starts_with("Node 0, zone")).take(3).map(|l| l.trim_end().to_string()).collect()
+    };
+    let (from_gdb, from_boot) = (buddyinfo(gdb_output), buddyinfo(serial));
+    if from_gdb.len() != 3 || from_gdb != from_boot {
+        problems.push(format!("lm-buddyinfo {from_gdb:?} should be the boot log's buddyinfo {from_boot:?}"));
+    }
+    for (command, text) in [
+        ("lm-page 0", "pfn 0x0: flags"),
+        ("lm-page 0", "PG_reserved"),
+        ("lm-pte 0xc0100000", "phys 0x100000"),
+        ("lm-memblock", " memory[0x0]\t[0x0000000000000000-"),
+        ("lm-pkmap", "0 slot(s) in use, last_pkmap_nr 0"),
+        ("lm-kmap-atomic", "0 window(s) mapped"),
+        ("lm-slabinfo", "size-131072       objsize 131072 num    1 pages  32"),
+        ("lm-zoneinfo", "zone_start_pfn 4096"),
+        ("Page pretty printer", "Page { flags 0x00000400 (PG_reserved) zone DMA _count 1"),
+        ("GfpFlags pretty printer", "GfpFlags(0xd0: __GFP_WAIT | __GFP_IO | __GFP_FS)"),
+    ] {
+        if !gdb_output.contains(text) {
+            problems.push(format!("`{command}` should print \"{text}\""));
+        }
+    }
+    if gdb_output.contains("Python Exception") || gdb_output.contains("Error occurred in Python") {
+        problems.push("a command raised a Python exception".to_string());
+    }
+    problems
+}
+
 /// What the monitor must have answered to [`MONITOR_SCRIPT`].
 fn check_monitor_transcript(transcript: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -175,6 +251,10 @@ fn check_monitor_transcript(transcript: &str) -> Vec<String> {
         }
     };
     expect(&mut problems, "alloc 3", "#1: pfn 0x");
+    expect(&mut problems, "slabinfo", "slabinfo - version: 2.1");
+    expect(&mut problems, "kmalloc 100", "100 bytes from size-128");
+    expect(&mut problems, "kfree 0x1000", "error: kfree(0x1000) refused: NotSlabMemory");
+    expect(&mut problems, "meminfo", "Slab:");
     expect(&mut problems, "free #1", "#1: pfn 0x");
     expect(&mut problems, "alloc 3 GFP_HIGHUSER", "zone HighMem");
     expect(&mut problems, "kmap 0x40000", "pfn 0x40000 mapped at 0xff");
