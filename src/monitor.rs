@@ -69,6 +69,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("frag [zone]", "one character per pageblock: . wholly free, U/R/M/V unmovable/reclaimable/movable/reserve in use"),
     ("stress <seconds>", "random allocations and frees for a while, then the counts (every page must come back)"),
     ("poweroff", "leave QEMU"),
+    ("reboot", "restart the machine (the boot starts again; the monitor returns)"),
 ];
 
 /// The monitor's loop (see the module doc). Never returns.
@@ -280,6 +281,11 @@ fn run_command(line: &str, handles: &mut Handles) -> Result<(), Error> {
         }
         "cpus" => cpus(),
         "threads" => threads(),
+        "reboot" => {
+            println!("Restarting system.");
+            crate::arch::x86::smp::smp_send_stop();
+            crate::arch::x86::reboot::machine_restart()
+        }
         "poweroff" => {
             println!("Power down.");
             crate::arch::x86::qemu::exit_qemu(crate::arch::x86::qemu::QemuExitCode::Success)

@@ -138,6 +138,9 @@ pub enum Serial<'a> {
 
 /// The QEMU command line shared by `run`, `test` and `gdb`.
 pub fn command(iso: &Path, machine: &Machine, serial: Serial<'_>) -> Command {
+    // A person at the terminal may `reboot` the guest like a PC; everywhere
+    // else a reset must end QEMU so that xtask sees it (usually a triple fault).
+    let interactive = matches!(serial, Serial::Terminal);
     let serial = match serial {
         Serial::Stdio => "stdio".to_string(),
         Serial::Terminal => "mon:stdio".to_string(),
@@ -150,7 +153,8 @@ pub fn command(iso: &Path, machine: &Machine, serial: Serial<'_>) -> Command {
         .args(["-m", &format!("{}M", machine.mem.mib)])
         .args(["-smp", &machine.smp.to_string()])
         .args(["-serial", &serial])
-        .args(["-display", "none", "-monitor", "none", "-no-reboot"])
+        .args(["-display", "none", "-monitor", "none"])
+        .args(if interactive { &[][..] } else { &["-no-reboot"][..] })
         // Port 0xf4, 4 bytes wide: the kernel's way to end QEMU with a status.
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
     cmd

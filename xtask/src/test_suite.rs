@@ -146,6 +146,12 @@ fn monitor_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
     if exit != qemu::GuestExit::Success {
         problems.push(format!("the session ended with {exit}, not poweroff's success"));
     }
+    // `reboot` resets the machine: under -no-reboot, QEMU ends with a reset.
+    let reboot = crate::monitor_script::script_lines(b"reboot\n".as_slice())?;
+    let (reboot_exit, reboot_transcript) = crate::monitor_script::converse(qemu::command(&iso, &machine, Serial::Stdio), reboot, false)?;
+    if reboot_exit != qemu::GuestExit::Reset || !reboot_transcript.contains("Restarting system.") {
+        problems.push(format!("`reboot` should print \"Restarting system.\" and reset the machine, ended with {reboot_exit}"));
+    }
     let name = "monitor session (cargo xtask run --monitor)".to_string();
     if problems.is_empty() {
         println!("test {name} ... ok");

@@ -23,6 +23,7 @@
 //! | `smp.rs`    | per-CPU areas reached through `%fs`, `smp_processor_id`, the online map, `smp_call_function`, `on_each_cpu`, `smp_send_stop` | `arch/i386/kernel/smp.c`, `asm/percpu.h` (i386 2.6.2x) |
 //! | `tlb.rs`    | TLB shootdown: `flush_tlb_all`, `flush_tlb_kernel_range`, `flush_tlb_one` | `arch/i386/kernel/smp.c` |
 //! | `serial.rs` | COM1 console, receive interrupt into a ring buffer | `drivers/tty/serial/8250` |
+//! | `reboot.rs` | restarting the machine through the keyboard controller | `arch/x86/kernel/reboot.c` (`machine_restart`) |
 //! | `qemu.rs`   | leaving QEMU with an exit status | — (test infrastructure) |
 
 pub mod acpi;
@@ -38,6 +39,7 @@ pub mod irq;
 pub mod irqflags;
 pub mod paging;
 pub mod qemu;
+pub mod reboot;
 pub mod sections;
 pub mod serial;
 pub mod setup;
