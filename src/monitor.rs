@@ -25,7 +25,7 @@ use crate::mm::highmem::{kmap, kunmap, page_address, pkmap_count_of, pkmap_stats
 use crate::mm::init::node;
 use crate::mm::layout::{LAST_PKMAP, pkmap_addr};
 use crate::mm::mmzone::ZoneType;
-use crate::mm::{MAX_ORDER, PAGE_SHIFT};
+use crate::mm::{MAX_ORDER, PAGE_SHIFT, PAGE_SIZE};
 use crate::println;
 
 /// Longest command line.
@@ -68,6 +68,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("threads", "every kernel thread: pid, state, CPU, name"),
     ("frag [zone]", "one character per pageblock: . wholly free, U/R/M/V unmovable/reclaimable/movable/reserve in use"),
     ("stress <seconds>", "random allocations and frees for a while, then the counts (every page must come back)"),
+    ("snapshot", "a machine-readable dump of e820, zones, pageblocks, free lists and the layout (cargo xtask snapshot draws it)"),
     ("poweroff", "leave QEMU"),
     ("reboot", "restart the machine (the boot starts again; the monitor returns)"),
 ];
@@ -279,6 +280,7 @@ fn run_command(line: &str, handles: &mut Handles) -> Result<(), Error> {
             };
             peek(vaddr, len.min(PEEK_MAX))?;
         }
+        "snapshot" => snapshot(),
         "cpus" => cpus(),
         "threads" => threads(),
         "reboot" => {
@@ -357,6 +359,82 @@ fn frag(zone_type: ZoneType) {
             row_start = block;
         }
     }
+}
+
+/// The dump `cargo xtask snapshot` draws its pictures from (one fact per
+/// line, numbers in hex, between `snapshot begin` and `snapshot end`):
+/// the e820 map, each zone's span and counts, every pageblock's migrate
+/// type and free pages, each zone's free blocks per order, and the kernel's
+/// virtual regions.
+fn snapshot() {
+    use crate::mm::layout::{FIXADDR_START, FIXADDR_TOP, PAGE_OFFSET, PKMAP_BASE, VMALLOC_END};
+    use crate::mm::migratetype::{MigrateType, PAGEBLOCK_NR_PAGES, get_pageblock_migratetype};
+    let node = node();
+    println!("snapshot begin");
+    for e in crate::arch::x86::setup::boot_data().e820().iter() {
+        println!("e820 {:#x} {:#x} {}", e.addr, e.addr + e.size, e.kind.name());
+    }
+    let map = node.node_mem_map();
+    for zone_type in ZoneType::ALL {
+        let zone = node.zone(zone_type).lock();
+        if !zone.is_populated() {
+            continue;
+        }
+        let (start, end) = (zone.zone_start_pfn(), zone.zone_end_pfn());
+        println!(
+            "zone {} {start:#x} {end:#x} {:#x} {:#x} {:#x}",
+            zone_type.name(),
+            zone.present_pages(),
+            zone.managed_pages(),
+            zone.free_pages()
+        );
+        let counts = zone.buddyinfo();
+        let mut line = crate::fixed_text::FixedText::<160>::new();
+        for n in counts {
+            let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {n:#x}"));
+        }
+        println!("buddy {}{}", zone_type.name(), line.as_str());
+        let mut block = start - start % PAGEBLOCK_NR_PAGES;
+        while block < end {
+            let (from, to) = (block.max(start), (block + PAGEBLOCK_NR_PAGES).min(end));
+            // Free pages of the block: the free buddy blocks whose head lies in it.
+            let mut free = 0;
+            let mut pfn = from;
+            while pfn < to {
+                match node.pfn_to_page(pfn) {
+                    Some(page) if page.is_buddy() => {
+                        free += (1usize << page.page_order()).min(to - pfn);
+                        pfn += 1 << page.page_order();
+                    }
+                    _ => pfn += 1,
+                }
+            }
+            let kind = match get_pageblock_migratetype(&map, from) {
+                MigrateType::Unmovable => 'U',
+                MigrateType::Reclaimable => 'R',
+                MigrateType::Movable => 'M',
+                MigrateType::Reserve => 'V',
+            };
+            println!("pageblock {} {from:#x} {kind} {free:#x} {:#x}", zone_type.name(), to - from);
+            block += PAGEBLOCK_NR_PAGES;
+        }
+    }
+    let high_memory = crate::mm::init::high_memory();
+    let pkmap_end = PKMAP_BASE + LAST_PKMAP * PAGE_SIZE;
+    let regions: [(&str, u64, u64); 8] = [
+        ("user", 0, PAGE_OFFSET as u64),
+        ("lowmem", PAGE_OFFSET as u64, high_memory as u64),
+        ("gap", high_memory as u64, crate::mm::init::VMALLOC_START() as u64),
+        ("vmalloc", crate::mm::init::VMALLOC_START() as u64, VMALLOC_END as u64),
+        ("guard", VMALLOC_END as u64, PKMAP_BASE as u64),
+        ("pkmap", PKMAP_BASE as u64, pkmap_end as u64),
+        ("guard", pkmap_end as u64, FIXADDR_START as u64),
+        ("fixmap", FIXADDR_START as u64, FIXADDR_TOP as u64 + PAGE_SIZE as u64),
+    ];
+    for (name, start, end) in regions {
+        println!("vm {name} {start:#x} {end:#x}");
+    }
+    println!("snapshot end");
 }
 
 /// Random order-0..4 allocations in every GFP class for `seconds`, freed

@@ -31,6 +31,7 @@ mod protocol;
 mod qemu;
 #[cfg(test)]
 mod seed_names;
+mod snapshot;
 mod test_list;
 mod test_suite;
 
@@ -74,8 +75,15 @@ commands:
       kernel may take before it counts as hung (default 120).
 
   gdb [--release] [--mem SIZE] [--smp N] [--cmdline \"...\"] [--test NAME]
-      Boot halted under QEMU's gdb stub and attach gdb. --test NAME debugs a
-      test kernel (`lib`, or the name of a tests/*.rs file) instead.
+      Boot halted under QEMU's gdb stub and attach gdb, with the lm-* commands
+      of scripts/gdb/linmem.py loaded. --test NAME debugs a test kernel (`lib`,
+      or the name of a tests/*.rs file) instead.
+
+  snapshot [--mem SIZE] [--smp N] [--out DIR] [--workload]
+      Boot, optionally run a workload (the monitor's `stress 2`), and draw the
+      kernel's memory as SVG: physical.svg (e820, zones, every pageblock),
+      virtual.svg (the 3G/1G split, the top 128 MiB zoomed), buddy.svg (free
+      lists). Defaults: --mem 2G, --out target/snapshot.
 
   bench [--mem SIZE] [--smp N] [--verbose]
       Benchmarks (figures only): boot the benchmark kernel (tests/bench.rs,
@@ -132,6 +140,7 @@ enum Command {
     Test(TestOptions),
     Gdb(GdbOptions),
     Bench(BenchOptions),
+    Snapshot(snapshot::SnapshotOptions),
 }
 
 fn main() -> ExitCode {
@@ -228,6 +237,14 @@ fn execute(command: Command) -> Result<ExitCode, Error> {
             })?;
             bench::run(&ws, &options)
         }
+        Command::Snapshot(options) => {
+            prereq::ensure(Needs {
+                iso: true,
+                qemu: true,
+                ..Needs::default()
+            })?;
+            snapshot::run(&ws, &options)
+        }
     }
 }
 
@@ -271,6 +288,8 @@ struct Options {
     verbose: bool,
     timeout: Option<Duration>,
     test: Option<String>,
+    out: Option<String>,
+    workload: bool,
     qemu_args: Vec<String>,
 }
 
@@ -286,6 +305,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         "test" => &["--filter", "--mem", "--verbose", "--timeout"],
         "gdb" => &["--release", "--mem", "--smp", "--cmdline", "--test"],
         "bench" => &["--mem", "--smp", "--verbose"],
+        "snapshot" => &["--mem", "--smp", "--out", "--workload"],
         _ => return Err(format!("unknown command `{name}`")),
     };
     let o = parse_options(name, rest, allowed)?;
@@ -329,6 +349,11 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             },
             verbose: o.verbose,
         }),
+        "snapshot" => Command::Snapshot(snapshot::SnapshotOptions {
+            machine: Machine { mem: o.mem.unwrap_or(MemSize::parse("2G")?), smp: o.smp.unwrap_or(1) },
+            out: o.out.map(std::path::PathBuf::from),
+            workload: o.workload,
+        }),
         _ => Command::Help,
     })
 }
@@ -362,6 +387,8 @@ fn parse_options(command: &str, args: &[String], allowed: &[&str]) -> Result<Opt
         match flag {
             "--release" => no_value(&mut o.release)?,
             "--monitor" => no_value(&mut o.monitor)?,
+            "--workload" => no_value(&mut o.workload)?,
+            "--out" => o.out = Some(value()?),
             "--verbose" => no_value(&mut o.verbose)?,
             "--mem" => o.mem = Some(MemSize::parse(&value()?)?),
             "--smp" => {

@@ -63,6 +63,9 @@ pub fn run(ws: &Workspace, options: &TestOptions) -> Result<ExitCode, Error> {
     if options.filter.as_deref().is_none_or(|f| "gdb".contains(f)) && options.mem.is_none() {
         gdb_session(ws, &mut totals)?;
     }
+    if options.filter.as_deref().is_none_or(|f| "snapshot".contains(f)) && options.mem.is_none() {
+        snapshot_pictures(ws, &mut totals)?;
+    }
 
     section("building the test kernels");
     match cargo::build_test_kernels(ws, Profile::Debug) {
@@ -198,6 +201,54 @@ fn gdb_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
         println!("test {name} ... FAILED");
         problems.iter().for_each(|p| println!("    {p}"));
         session.gdb_output.lines().for_each(|l| println!("  | {l}"));
+        totals.fail(name);
+    }
+    Ok(())
+}
+
+/// Step 4: `cargo xtask snapshot` at 2 GiB after a workload: the three
+/// SVGs are well-formed and show the zones where Linux puts them — DMA
+/// below 16 MiB, Normal up to 896 MiB, HighMem up to the end of the last
+/// usable e820 entry (computed here from the e820 lines, not from the
+/// kernel's zone lines) — and a square for every pageblock.
+fn snapshot_pictures(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
+    section("pictures: cargo xtask snapshot --mem 2G --workload");
+    let machine = qemu::Machine { mem: MemSize::parse("2G").map_err(Error::new)?, smp: 1 };
+    let out = ws.target_dir.join("snapshot-test");
+    let name = "snapshot pictures (physical, virtual, buddy SVG)".to_string();
+    let mut problems = Vec::new();
+    match crate::snapshot::snapshot(ws, &machine, true, &out) {
+        Err(e) => problems.push(e.to_string()),
+        Ok((snapshot, files)) => {
+            let ram_end_pfn = snapshot.e820.iter().filter(|e| e.kind == "usable").map(|e| e.end >> 12).max().unwrap_or(0);
+            let expected = [("DMA", 0, 0x1000), ("Normal", 0x1000, 0x38000), ("HighMem", 0x38000, ram_end_pfn)];
+            let physical = std::fs::read_to_string(&files[0]).unwrap_or_default();
+            for (zone, start, end) in expected {
+                let rect = format!("data-zone=\"{zone}\" data-start-pfn=\"{start:#x}\" data-end-pfn=\"{end:#x}\"");
+                if !physical.contains(&rect) {
+                    problems.push(format!("physical.svg has no zone rectangle with {rect}"));
+                }
+            }
+            let blocks = physical.matches("class=\"pageblock\"").count();
+            if blocks as u64 != ram_end_pfn.div_ceil(1024) {
+                problems.push(format!("physical.svg has {blocks} pageblocks, the RAM {}", ram_end_pfn.div_ceil(1024)));
+            }
+            let virtual_svg = std::fs::read_to_string(&files[1]).unwrap_or_default();
+            if !virtual_svg.contains("data-name=\"lowmem\" data-start=\"0xc0000000\" data-end=\"0xf8000000\"") {
+                problems.push("virtual.svg should show lowmem as 0xc0000000-0xf8000000 (896 MiB)".to_string());
+            }
+            let buddy_svg = std::fs::read_to_string(&files[2]).unwrap_or_default();
+            if buddy_svg.matches("class=\"order\"").count() != 3 * 11 {
+                problems.push("buddy.svg should have 11 orders for each of the 3 zones".to_string());
+            }
+        }
+    }
+    if problems.is_empty() {
+        println!("test {name} ... ok");
+        totals.passed += 1;
+    } else {
+        println!("test {name} ... FAILED");
+        problems.iter().for_each(|p| println!("    {p}"));
         totals.fail(name);
     }
     Ok(())
