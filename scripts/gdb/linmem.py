@@ -44,7 +44,8 @@ PTE_BITS = [(0x001, "_PAGE_PRESENT"), (0x002, "_PAGE_RW"), (0x004, "_PAGE_USER")
 WRAPPERS = ("spin::once::Once", "spin::mutex::Mutex", "spin::mutex::spin::SpinMutex", "core::cell::UnsafeCell",
             "core::mem::maybe_uninit::MaybeUninit", "core::mem::manually_drop::ManuallyDrop",
             "core::mem::maybe_dangling::MaybeDangling", "kernel::spinlock::SpinLockIrq", "kernel::spinlock::SpinLock",
-            "core::sync::atomic::Atomic", "core::sync::atomic::private::Align", "core::cell::Cell")
+            "core::sync::atomic::Atomic", "core::sync::atomic::private::Align", "core::cell::Cell",
+            "kernel::mm::zone_lock::ZoneLock")
 
 
 def peel(value):

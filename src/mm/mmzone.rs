@@ -70,6 +70,7 @@ use super::page::{MemMap, Page};
 use super::percpu_pages::PerCpuPageset;
 use super::vmscan::{KswapdHook, ShrinkerList};
 use super::vmstat::VmEvents;
+use super::zone_lock::ZoneLock;
 use super::{MAX_ORDER, PAGE_SHIFT, pfn_phys};
 use crate::mm::layout::NR_CPUS;
 use crate::percpu::PerCpu;
@@ -406,7 +407,7 @@ impl fmt::Display for ZoneRangeLine {
 pub struct PgData {
     /// `pgdat->node_zones[]`, indexed by [`ZoneType`]. The lock is
     /// `zone->lock`.
-    pub node_zones: [SpinLockIrq<Zone>; MAX_NR_ZONES],
+    pub node_zones: [ZoneLock; MAX_NR_ZONES],
     /// `pgdat->node_zonelists[]`: the fallback order for each zone class.
     node_zonelists: [Zonelist; MAX_NR_ZONES],
     /// `pgdat->node_mem_map`: one descriptor per PFN from 0 (FLATMEM).
@@ -541,7 +542,7 @@ impl PgData {
             let i = zone_type as usize;
             let start = arch_zone_lowest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
             let end = arch_zone_highest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
-            SpinLockIrq::new(Zone::new(
+            ZoneLock::new(Zone::new(
                 zone_type,
                 start,
                 ram.present_pages[i],
@@ -659,7 +660,7 @@ impl PgData {
     }
 
     /// The zone of type `zone_type`, behind its lock.
-    pub fn zone(&self, zone_type: ZoneType) -> &SpinLockIrq<Zone> {
+    pub fn zone(&self, zone_type: ZoneType) -> &ZoneLock {
         &self.node_zones[zone_type as usize]
     }
 
@@ -690,7 +691,7 @@ impl PgData {
 
     /// The zone a page belongs to, from the zone link in its flags (Linux
     /// `page_zone`).
-    pub fn page_zone(&self, page: &Page) -> &SpinLockIrq<Zone> {
+    pub fn page_zone(&self, page: &Page) -> &ZoneLock {
         self.zone(page.page_zonenum())
     }
 

@@ -32,6 +32,7 @@
 //! | `page.rs`     | `include/linux/mm_types.h`, `page-flags.h`| `struct page`, page flags |
 //! | `list.rs`     | `include/linux/list.h` (for `page->lru`)  | intrusive page lists |
 //! | `mmzone.rs`   | `include/linux/mmzone.h`, `free_area_init_node` | zones, `pg_data_t` |
+//! | `zone_lock.rs`| `spinlock_t lock` of `struct zone`         | `zone->lock`, and the watermark counters read without it |
 //! | `gfp.rs`      | `include/linux/gfp.h`                     | allocation flags |
 //! | `page_alloc.rs`| `mm/page_alloc.c`                        | the buddy allocator, `__alloc_pages` and its passes |
 //! | `migratetype.rs`| `mm/page_alloc.c`, `pageblock-flags.h`  | grouping pages by mobility, fallbacks |
@@ -84,6 +85,7 @@ pub mod memblock;
 pub mod page;
 pub mod list;
 pub mod mmzone;
+pub mod zone_lock;
 pub mod gfp;
 pub mod page_alloc;
 pub mod migratetype;

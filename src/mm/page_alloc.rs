@@ -554,12 +554,12 @@ impl PgData {
     ) -> Option<&'static Page> {
         let classzone = *zonelist.zones().first()?;
         zonelist.zones().iter().find_map(|&zone_type| {
-            if !alloc_flags.contains(AllocFlags::ALLOC_NO_WATERMARKS) {
-                let zone = self.zone(zone_type).lock();
-                let mark = zone.watermark(alloc_flags);
-                if !zone.zone_watermark_ok(order, mark, classzone, alloc_flags) {
-                    return None;
-                }
+            // The check reads the zone's counters without its lock, as
+            // Linux does (see zone_lock.rs).
+            if !alloc_flags.contains(AllocFlags::ALLOC_NO_WATERMARKS)
+                && !self.zone(zone_type).zone_watermark_ok(order, alloc_flags, classzone)
+            {
+                return None;
             }
             self.buffered_rmqueue(classzone, zone_type, order, gfp_mask)
         })

@@ -129,12 +129,18 @@ pub fn int_sqrt(x: usize) -> usize {
 impl Zone {
     /// The watermark a scan with `alloc_flags` checks against.
     pub fn watermark(&self, alloc_flags: AllocFlags) -> usize {
+        [self.pages_min, self.pages_low, self.pages_high][Zone::watermark_index(alloc_flags)]
+    }
+
+    /// Which watermark `alloc_flags` names: 0 `pages_min`, 1 `pages_low`,
+    /// 2 `pages_high`.
+    pub fn watermark_index(alloc_flags: AllocFlags) -> usize {
         if alloc_flags.contains(AllocFlags::ALLOC_WMARK_HIGH) {
-            self.pages_high
+            2
         } else if alloc_flags.contains(AllocFlags::ALLOC_WMARK_LOW) {
-            self.pages_low
+            1
         } else {
-            self.pages_min
+            0
         }
     }
 
@@ -159,26 +165,50 @@ impl Zone {
         classzone: ZoneType,
         alloc_flags: AllocFlags,
     ) -> bool {
-        let mut min = mark as isize;
-        if alloc_flags.contains(AllocFlags::ALLOC_HIGH) {
-            min -= min / 2;
-        }
-        if alloc_flags.contains(AllocFlags::ALLOC_HARDER) {
-            min -= min / 4;
-        }
-        let mut free_pages = self.free_pages as isize - (1 << order) + 1;
-        if free_pages <= min + self.lowmem_reserve[classzone as usize] as isize {
+        watermark_ok(
+            self.free_pages,
+            |order| self.free_area[order].nr_free,
+            order,
+            mark,
+            self.lowmem_reserve[classzone as usize],
+            alloc_flags,
+        )
+    }
+}
+
+/// The arithmetic of Linux `zone_watermark_ok` on a zone's counters:
+/// `free_pages` and `nr_free(order)` (blocks free per order), for a block
+/// of `order` against `mark` plus the `reserve` kept for the request's
+/// class zone. `ALLOC_HIGH` lowers the mark by half, `ALLOC_HARDER` by a
+/// further quarter; then for each order below the request, the pages in
+/// smaller blocks do not count and the mark halves.
+pub fn watermark_ok(
+    free_pages: usize,
+    nr_free: impl Fn(usize) -> usize,
+    order: usize,
+    mark: usize,
+    reserve: usize,
+    alloc_flags: AllocFlags,
+) -> bool {
+    let mut min = mark as isize;
+    if alloc_flags.contains(AllocFlags::ALLOC_HIGH) {
+        min -= min / 2;
+    }
+    if alloc_flags.contains(AllocFlags::ALLOC_HARDER) {
+        min -= min / 4;
+    }
+    let mut free_pages = free_pages as isize - (1 << order) + 1;
+    if free_pages <= min + reserve as isize {
+        return false;
+    }
+    for lower_order in 0..order.min(MAX_ORDER) {
+        free_pages -= (nr_free(lower_order) << lower_order) as isize;
+        min >>= 1;
+        if free_pages <= min {
             return false;
         }
-        for (lower_order, area) in self.free_area[..order.min(MAX_ORDER)].iter().enumerate() {
-            free_pages -= (area.nr_free << lower_order) as isize;
-            min >>= 1;
-            if free_pages <= min {
-                return false;
-            }
-        }
-        true
     }
+    true
 }
 
 impl PgData {

@@ -1,0 +1,176 @@
+//! # `zone->lock`, and what the allocator reads without it
+//!
+//! Every allocation checks the zone's watermark (`zone_watermark_ok`:
+//! enough free pages above `pages_min`/`low`/`high`, less the
+//! `lowmem_reserve` kept against lower zones' users). Linux reads
+//! `zone->free_pages` and `free_area[].nr_free` for that *without* the zone
+//! lock: a racy snapshot is good enough for a heuristic, and taking the
+//! lock — a cache line every CPU writes — on every allocation would undo
+//! what the per-CPU lists save.
+//!
+//! Our [`Zone`] lives inside its lock, so its counters cannot be read
+//! without it in safe Rust. [`ZoneLock`] therefore keeps a copy of the
+//! counters the check needs in atomics beside the lock, and its guard
+//! ([`ZoneGuard`]) publishes them when it is dropped, before the lock is
+//! released: whatever changed the zone under the lock, the copy is exact
+//! at every unlock and lags only while someone holds the lock — the same
+//! staleness Linux's unlocked reads have. Readers: [`ZoneLock::zone_watermark_ok`].
+
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::MAX_ORDER;
+use super::mmzone::{MAX_NR_ZONES, Zone, ZoneType};
+use super::watermark::{AllocFlags, watermark_ok};
+use crate::spinlock::{SpinLockIrq, SpinLockIrqGuard};
+
+/// The counters `zone_watermark_ok` reads, as of the last unlock.
+#[derive(Debug)]
+struct Published {
+    free_pages: AtomicUsize,
+    nr_free: [AtomicUsize; MAX_ORDER],
+    /// `pages_min`, `pages_low`, `pages_high`.
+    watermarks: [AtomicUsize; 3],
+    lowmem_reserve: [AtomicUsize; MAX_NR_ZONES],
+}
+
+impl Published {
+    fn publish(&self, zone: &Zone) {
+        self.free_pages.store(zone.free_pages(), Ordering::Relaxed);
+        for (copy, n) in self.nr_free.iter().zip(zone.buddyinfo()) {
+            copy.store(n, Ordering::Relaxed);
+        }
+        let marks = [zone.pages_min(), zone.pages_low(), zone.pages_high()];
+        for (copy, mark) in self.watermarks.iter().zip(marks) {
+            copy.store(mark, Ordering::Relaxed);
+        }
+        for (copy, reserve) in self.lowmem_reserve.iter().zip(ZoneType::ALL.map(|classzone| zone.lowmem_reserve(classzone))) {
+            copy.store(reserve, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A zone behind `zone->lock` (Linux `spinlock_t lock` in `struct zone`,
+/// taken with interrupts off), with its watermark counters readable
+/// without the lock (see the module doc).
+#[derive(Debug)]
+pub struct ZoneLock {
+    lock: SpinLockIrq<Zone>,
+    published: Published,
+}
+
+/// Holding `zone->lock`; dropping it publishes the counters, then unlocks.
+pub struct ZoneGuard<'a> {
+    guard: SpinLockIrqGuard<'a, Zone>,
+    published: &'a Published,
+}
+
+impl ZoneLock {
+    /// `zone` behind its lock, its counters published.
+    pub fn new(zone: Zone) -> ZoneLock {
+        let published = Published {
+            free_pages: AtomicUsize::new(0),
+            nr_free: [const { AtomicUsize::new(0) }; MAX_ORDER],
+            watermarks: [const { AtomicUsize::new(0) }; 3],
+            lowmem_reserve: [const { AtomicUsize::new(0) }; MAX_NR_ZONES],
+        };
+        published.publish(&zone);
+        ZoneLock { lock: SpinLockIrq::new(zone), published }
+    }
+
+    /// Take `zone->lock` (interrupts off; Linux `spin_lock_irqsave(&zone->lock)`).
+    pub fn lock(&self) -> ZoneGuard<'_> {
+        ZoneGuard { guard: self.lock.lock(), published: &self.published }
+    }
+
+    /// [`Zone::zone_watermark_ok`] without the lock, on the counters of the
+    /// last unlock: the check every allocation makes (Linux reads the same
+    /// counters unlocked).
+    pub fn zone_watermark_ok(&self, order: usize, alloc_flags: AllocFlags, classzone: ZoneType) -> bool {
+        let p = &self.published;
+        let mark = p.watermarks[Zone::watermark_index(alloc_flags)].load(Ordering::Relaxed);
+        watermark_ok(
+            p.free_pages.load(Ordering::Relaxed),
+            |order| p.nr_free[order].load(Ordering::Relaxed),
+            order,
+            mark,
+            p.lowmem_reserve[classzone as usize].load(Ordering::Relaxed),
+            alloc_flags,
+        )
+    }
+}
+
+impl Deref for ZoneGuard<'_> {
+    type Target = Zone;
+    fn deref(&self) -> &Zone {
+        &self.guard
+    }
+}
+
+impl DerefMut for ZoneGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Zone {
+        &mut self.guard
+    }
+}
+
+impl Drop for ZoneGuard<'_> {
+    fn drop(&mut self) {
+        // Still under the lock: the copy matches the zone it leaves behind.
+        self.published.publish(&self.guard);
+    }
+}
+
+#[cfg(all(test, not(target_os = "none")))]
+mod tests {
+    use super::*;
+    use crate::mm::bootmem::free_all_bootmem;
+    use crate::mm::gfp::GfpFlags;
+    use crate::mm::mmzone::test_support::node;
+    use crate::mm::pfn_phys;
+
+    /// After every allocation and free the unlocked check answers exactly
+    /// what the locked one does, for every order, watermark and class zone:
+    /// the guard published the zone's counters when it unlocked. (Without
+    /// the publish in `ZoneGuard::drop` the copy would keep the boot's
+    /// counters and the answers part as soon as memory runs low.)
+    #[test]
+    fn the_unlocked_watermark_check_agrees_with_the_locked_one() {
+        let pgdat: &'static _ = Box::leak(Box::new(node(8192, [4096, 8192, 8192], &[(0, 8192)])));
+        free_all_bootmem(pgdat, [(0, pfn_phys(8192))].into_iter());
+        pgdat.init_per_zone_pages_min();
+        let mut held = Vec::new();
+        let flags = [AllocFlags::ALLOC_WMARK_MIN, AllocFlags::ALLOC_WMARK_LOW, AllocFlags::ALLOC_WMARK_HIGH, AllocFlags::ALLOC_WMARK_MIN | AllocFlags::ALLOC_HIGH];
+        let mut disagreements = 0;
+        let mut checks = 0;
+        for step in 0..4000 {
+            if let Some(page) = pgdat.alloc_pages(GfpFlags::GFP_ATOMIC | GfpFlags::__GFP_NOWARN, step % 3) {
+                held.push((page, step % 3));
+            }
+            for zone_type in [ZoneType::Dma, ZoneType::Normal] {
+                let zone = pgdat.zone(zone_type);
+                for order in 0..MAX_ORDER {
+                    for &alloc_flags in &flags {
+                        for classzone in [ZoneType::Dma, ZoneType::Normal] {
+                            let locked = {
+                                let z = zone.lock();
+                                let mark = z.watermark(alloc_flags);
+                                z.zone_watermark_ok(order, mark, classzone, alloc_flags)
+                            };
+                            checks += 1;
+                            if locked != zone.zone_watermark_ok(order, alloc_flags, classzone) {
+                                disagreements += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            if step % 7 == 0 {
+                if let Some((page, order)) = held.pop() {
+                    pgdat.__free_pages(page, order);
+                }
+            }
+        }
+        assert!(held.len() > 1000, "memory ran low, so the watermarks were crossed");
+        assert_eq!((disagreements, checks > 100_000), (0, true));
+    }
+}
