@@ -155,16 +155,7 @@ fn monitor_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
     if reboot_exit != qemu::GuestExit::Reset || !reboot_transcript.contains("Restarting system.") {
         problems.push(format!("`reboot` should print \"Restarting system.\" and reset the machine, ended with {reboot_exit}"));
     }
-    let name = "monitor session (cargo xtask run --monitor)".to_string();
-    if problems.is_empty() {
-        println!("test {name} ... ok");
-        totals.passed += 1;
-    } else {
-        println!("test {name} ... FAILED");
-        problems.iter().for_each(|p| println!("    {p}"));
-        transcript.lines().for_each(|l| println!("  | {l}"));
-        totals.fail(name);
-    }
+    report_step(totals, "monitor session (cargo xtask run --monitor)", &problems, &transcript);
     Ok(())
 }
 
@@ -193,16 +184,7 @@ fn gdb_session(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
     let machine = qemu::Machine { mem: MemSize::parse("2G").map_err(Error::new)?, smp: 2 };
     let session = crate::gdb::batch_session(ws, &machine, GDB_COMMANDS)?;
     let problems = check_gdb_session(&session.gdb_output, &session.serial);
-    let name = "gdb session (lm-* commands)".to_string();
-    if problems.is_empty() {
-        println!("test {name} ... ok");
-        totals.passed += 1;
-    } else {
-        println!("test {name} ... FAILED");
-        problems.iter().for_each(|p| println!("    {p}"));
-        session.gdb_output.lines().for_each(|l| println!("  | {l}"));
-        totals.fail(name);
-    }
+    report_step(totals, "gdb session (lm-* commands)", &problems, &session.gdb_output);
     Ok(())
 }
 
@@ -215,7 +197,7 @@ fn snapshot_pictures(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
     section("pictures: cargo xtask snapshot --mem 2G --workload");
     let machine = qemu::Machine { mem: MemSize::parse("2G").map_err(Error::new)?, smp: 1 };
     let out = ws.target_dir.join("snapshot-test");
-    let name = "snapshot pictures (physical, virtual, buddy SVG)".to_string();
+    let name = "snapshot pictures (physical, virtual, buddy SVG)";
     let mut problems = Vec::new();
     match crate::snapshot::snapshot(ws, &machine, true, &out) {
         Err(e) => problems.push(e.to_string()),
@@ -243,14 +225,7 @@ fn snapshot_pictures(ws: &Workspace, totals: &mut Totals) -> Result<(), Error> {
             }
         }
     }
-    if problems.is_empty() {
-        println!("test {name} ... ok");
-        totals.passed += 1;
-    } else {
-        println!("test {name} ... FAILED");
-        problems.iter().for_each(|p| println!("    {p}"));
-        totals.fail(name);
-    }
+    report_step(totals, name, &problems, "");
     Ok(())
 }
 
@@ -284,6 +259,20 @@ fn check_gdb_session(gdb_output: &str, serial: &str) -> Vec<String> {
         problems.push("a command raised a Python exception".to_string());
     }
     problems
+}
+
+/// Count a scripted step (monitor, gdb, pictures) as one test: ok, or
+/// FAILED with its problems and the transcript that shows them.
+fn report_step(totals: &mut Totals, name: &str, problems: &[String], transcript: &str) {
+    if problems.is_empty() {
+        println!("test {name} ... ok");
+        totals.passed += 1;
+    } else {
+        println!("test {name} ... FAILED");
+        problems.iter().for_each(|p| println!("    {p}"));
+        transcript.lines().for_each(|l| println!("  | {l}"));
+        totals.fail(name.to_string());
+    }
 }
 
 /// What the monitor must have answered to [`MONITOR_SCRIPT`].

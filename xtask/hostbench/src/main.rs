@@ -320,20 +320,29 @@ fn object_table() {
         [("64-byte alloc+free pairs", object_pairs), ("64-byte bursts of 1024", object_bursts)];
     println!();
     println!("host benchmark: ns per object operation (median of {RUNS} runs)");
+    let names: Vec<&str> = allocators.iter().map(|(name, _)| *name).collect();
+    print_table(&names, workloads.iter().map(|&(workload_name, workload)| {
+        (workload_name, allocators.iter().map(|(_, make)| measure_objects(make.as_ref(), workload)).collect())
+    }));
+}
+
+/// A Markdown table: a column per allocator, a row per workload, each row
+/// printed as soon as it is measured.
+fn print_table<'a>(allocators: &[&str], rows: impl Iterator<Item = (&'a str, Vec<f64>)>) {
     print!("| {:<26} |", "workload");
-    for (name, _) in &allocators {
+    for name in allocators {
         print!(" {name:>22} |");
     }
     println!();
     print!("|{}|", "-".repeat(28));
-    for _ in &allocators {
+    for _ in allocators {
         print!("{}|", "-".repeat(24));
     }
     println!();
-    for (workload_name, workload) in workloads {
+    for (workload_name, figures) in rows {
         print!("| {workload_name:<26} |");
-        for (_, make) in &allocators {
-            print!(" {:>22.1} |", measure_objects(make.as_ref(), workload));
+        for figure in figures {
+            print!(" {figure:>22.1} |");
         }
         println!();
     }
@@ -368,22 +377,9 @@ fn main() {
     println!(
         "host benchmark: ns per operation (median of {RUNS} runs), {NR_FRAMES} frames of {PAGE_SIZE} bytes"
     );
-    print!("| {:<26} |", "workload");
-    for (name, _) in &allocators {
-        print!(" {name:>22} |");
-    }
-    println!();
-    print!("|{}|", "-".repeat(28));
-    for _ in &allocators {
-        print!("{}|", "-".repeat(24));
-    }
-    println!();
-    for (workload_name, workload) in workloads {
-        print!("| {workload_name:<26} |");
-        for (_, make) in &allocators {
-            print!(" {:>22.1} |", measure(make.as_ref(), workload));
-        }
-        println!();
-    }
+    let names: Vec<&str> = allocators.iter().map(|(name, _)| *name).collect();
+    print_table(&names, workloads.iter().map(|&(workload_name, workload)| {
+        (workload_name, allocators.iter().map(|(_, make)| measure(make.as_ref(), workload)).collect())
+    }));
     object_table();
 }
