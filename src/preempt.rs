@@ -285,8 +285,14 @@ pub fn might_sleep_if(condition: bool) {
     }
 }
 
-/// [`might_sleep`] with an explicit location.
+/// [`might_sleep`] with an explicit location. The check is a debugging
+/// aid, compiled into debug builds only (every test kernel, and `cargo
+/// xtask run`), as Linux's is only with `CONFIG_DEBUG_ATOMIC_SLEEP`; the
+/// release build the benchmark runs skips it.
 pub fn __might_sleep(location: &'static Location<'static>) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
     let count = preempt_count();
     let irqs_disabled = !irqs_enabled();
     if !SYSTEM_RUNNING.load(Ordering::Relaxed) || (!count.in_atomic() && !irqs_disabled) {

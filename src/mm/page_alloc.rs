@@ -845,7 +845,8 @@ impl PgData {
     /// `__free_pages_ok` and, as a `VM_BUG_ON`, in `buffered_rmqueue`.)
     #[doc(alias = "bad_range")]
     pub(super) fn block_inside_its_zone(&self, page: &Page, pfn: usize, order: usize) -> bool {
-        let zone = self.page_zone(page).lock();
+        // The span never changes after boot: no zone lock on the free path.
+        let zone = self.page_zone(page);
         zone.zone_spans_pfn(pfn) && zone.zone_spans_pfn(pfn + (1 << order) - 1)
     }
 

@@ -57,6 +57,9 @@ impl Published {
 pub struct ZoneLock {
     lock: SpinLockIrq<Zone>,
     published: Published,
+    /// The zone's span, `[start, end)` in PFNs: fixed when the zone is made
+    /// (no memory hotplug here), so readable without the lock.
+    span: (usize, usize),
 }
 
 /// Holding `zone->lock`; dropping it publishes the counters, then unlocks.
@@ -75,7 +78,14 @@ impl ZoneLock {
             lowmem_reserve: [const { AtomicUsize::new(0) }; MAX_NR_ZONES],
         };
         published.publish(&zone);
-        ZoneLock { lock: SpinLockIrq::new(zone), published }
+        let span = (zone.zone_start_pfn(), zone.zone_end_pfn());
+        ZoneLock { lock: SpinLockIrq::new(zone), published, span }
+    }
+
+    /// Does the zone span `pfn`? (Linux `zone_spans_pfn`, which reads the
+    /// span without the lock too.)
+    pub fn zone_spans_pfn(&self, pfn: usize) -> bool {
+        (self.span.0..self.span.1).contains(&pfn)
     }
 
     /// Take `zone->lock` (interrupts off; Linux `spin_lock_irqsave(&zone->lock)`).
