@@ -530,8 +530,10 @@ impl PgData {
             };
             match self.prep_new_page(pfn, order, gfp_mask) {
                 Ok(page) => {
-                    self.count_zone_vm_events(zone_type, VmEventItem::PgAlloc, 1 << order);
-                    self.zone_statistics(preferred_zone, zone_type);
+                    // `pgalloc` and `zone_statistics` in one visit to this
+                    // CPU's counters (Linux counts both in the interrupts-off
+                    // region of buffered_rmqueue).
+                    self.count_alloc_events(preferred_zone, zone_type, order);
                     return Some(page);
                 }
                 Err(()) => self.zone(zone_type).lock().retire_bad_block(pfn, order),
