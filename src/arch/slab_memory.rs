@@ -66,13 +66,12 @@ impl SlabMemory {
     /// outlives every cache made in it.
     #[cfg(not(target_os = "none"))]
     pub fn host_arena(pgdat: &'static PgData, nr_pages: usize, boot_area: &'static [AtomicUsize]) -> SlabMemory {
+        assert!(nr_pages > 0, "a host arena needs at least one page");
         let layout = std::alloc::Layout::from_size_align(nr_pages * PAGE_SIZE, PAGE_SIZE).expect("arena layout");
-        // SAFETY: the layout has a non-zero size (the tests pass nr_pages >
-        // 0, checked by the assertion below before the pointer is used);
-        // the block is never freed, so addresses into it stay valid for the
-        // rest of the test process.
+        // SAFETY: the layout's size is non-zero (asserted above); the block
+        // is never freed, so its addresses stay valid for the whole process.
         let base = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
-        assert!(base != 0 && nr_pages > 0, "host arena of {nr_pages} pages could not be allocated");
+        assert!(base != 0, "host arena of {nr_pages} pages could not be allocated");
         SlabMemory { base, nr_pages, pgdat, boot_area: Self::range_of(boot_area) }
     }
 
@@ -230,10 +229,9 @@ impl SlabMemory {
         const { assert!(!core::mem::needs_drop::<T>()) };
         self.check(vaddr, core::mem::size_of::<T>(), core::mem::align_of::<T>());
         let ptr = vaddr as *mut T;
-        // SAFETY: the object at `vaddr` was just allocated for this purpose
-        // (so nothing else refers to it), lies in slab-owned RAM, is large
-        // enough and aligned for `T` (checked above); writing initialises it,
-        // and since `T: Sync` the shared reference may be used on any CPU.
+        // The object at `vaddr` was just allocated for this purpose, so
+        // nothing else refers to it; `T: Sync`, so any CPU may use the result.
+        // SAFETY: slab-owned RAM, large enough and aligned for T (checked).
         unsafe {
             ptr.write(value);
             &*ptr
