@@ -143,6 +143,13 @@ fn highmem_costs() {
 
 fn allocation_costs() {
     let node = node();
+    // Which per-CPU list sizing these rows measure: 2.6's (high = 6 * batch,
+    // order 0 only), not 6.1's (high from the low watermark, orders 0-3).
+    let (high, batch) = {
+        let pageset = node.zone_pcp(ZoneType::Normal, smp_processor_id()).lock();
+        (pageset.pcp().high(), pageset.pcp().batch())
+    };
+    println!("| per-CPU lists of Normal: Linux 2.6 sizing, high = 6 * batch (order 0 only) | high {high}, batch {batch} |");
     let pcp = alloc_free_loop(GfpFlags::GFP_KERNEL, 0, 20_000);
     println!("| order-0 alloc+free, per-CPU lists | {pcp} |");
     node.setup_pagelist_highmark(ZoneType::Normal, 0);
@@ -372,6 +379,16 @@ fn bootmem_costs() {
 const FRAG_PAGES: usize = 65536;
 /// Its `mem_map`: descriptors only, in the kernel's .bss.
 static FRAG_MEM_MAP: [Page; FRAG_PAGES] = [const { Page::new() }; FRAG_PAGES];
+/// The synthetic node of the fragmentation workload, rebuilt for each run.
+static FRAG_PGDAT: Mutex<Option<PgData>> = Mutex::new(None);
+
+/// A fresh synthetic node over [`FRAG_MEM_MAP`] (out of line: its
+/// temporaries go when it returns).
+#[inline(never)]
+fn new_frag_node() -> PgData {
+    PgData::free_area_init_node(&FRAG_MEM_MAP, [0, FRAG_PAGES, FRAG_PAGES], [(0, FRAG_PAGES)].into_iter())
+}
+
 /// The blocks the workload holds: (pfn, order, movable).
 static HELD: Mutex<[(u32, u8, bool); FRAG_PAGES]> = Mutex::new([(0, 0, false); FRAG_PAGES]);
 
@@ -381,11 +398,11 @@ use kernel::xorshift::XorShift32 as XorShift;
 /// the number of free blocks of order >= 3 and of whole free pageblocks
 /// (order 10) once the movable pages are gone.
 fn fragment(mobility_disabled: bool) -> (usize, usize, usize) {
-    let pgdat = PgData::free_area_init_node(
-        &FRAG_MEM_MAP,
-        [0, FRAG_PAGES, FRAG_PAGES],
-        [(0, FRAG_PAGES)].into_iter(),
-    );
+    // The node lives in a static, not in this frame: kernel_init's 16 KiB
+    // stack must also hold free_area_init_node's temporaries.
+    let mut slot = FRAG_PGDAT.lock();
+    *slot = Some(new_frag_node());
+    let pgdat = slot.as_ref().expect("just built");
     free_all_bootmem(&pgdat, [(0, pfn_phys(FRAG_PAGES as u64))].into_iter());
     pgdat.set_page_group_by_mobility_disabled(mobility_disabled);
     let mut held = HELD.lock();

@@ -538,7 +538,7 @@ impl PgData {
             arch_zone_highest_possible_pfn[i] = zone_end_pfn[i].max(lowest);
             lowest = arch_zone_highest_possible_pfn[i];
         }
-        let node_zones = ZoneType::ALL.map(|zone_type| {
+        let make_zone = |zone_type: ZoneType| {
             let i = zone_type as usize;
             let start = arch_zone_lowest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
             let end = arch_zone_highest_possible_pfn[i].clamp(ram.start_pfn, ram.end_pfn);
@@ -549,7 +549,7 @@ impl PgData {
                 &node_mem_map[start..end],
                 node_mem_map,
             ))
-        });
+        };
 
         // Step 3.
         for (pfn, page) in node_mem_map.iter().enumerate() {
@@ -568,7 +568,9 @@ impl PgData {
         let total_pages: usize = ram.present_pages.iter().sum();
         let mobility_disabled = total_pages < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES;
         let pgdat = PgData {
-            node_zones,
+            // Built in place: a node is several KiB, and a copy on the stack
+            // too many overflows a kernel thread's 16 KiB.
+            node_zones: ZoneType::ALL.map(make_zone),
             node_zonelists,
             node_mem_map,
             node_start_pfn: ram.start_pfn,
