@@ -327,7 +327,7 @@ fn zone_by_name(name: &str) -> Result<ZoneType, Error> {
 
 /// A picture of `zone_type`'s pageblocks, 64 to a line (see `help`).
 fn frag(zone_type: ZoneType) {
-    use crate::mm::migratetype::{MigrateType, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
+    use crate::mm::migratetype::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
     let node = node();
     let (start, end) = {
         let zone = node.zone(zone_type).lock();
@@ -344,13 +344,7 @@ fn frag(zone_type: ZoneType) {
     while block < end {
         let head = node.pfn_to_page(block.max(start));
         let free = head.is_some_and(|page| page.is_buddy() && page.page_order() >= PAGEBLOCK_ORDER);
-        let letter = match (free, crate::mm::migratetype::get_pageblock_migratetype(&map, block.max(start))) {
-            (true, _) => '.',
-            (false, MigrateType::Unmovable) => 'U',
-            (false, MigrateType::Reclaimable) => 'R',
-            (false, MigrateType::Movable) => 'M',
-            (false, MigrateType::Reserve) => 'V',
-        };
+        let letter = if free { '.' } else { migratetype_letter(crate::mm::migratetype::get_pageblock_migratetype(&map, block.max(start))) };
         let _ = core::fmt::Write::write_char(&mut line, letter);
         block += PAGEBLOCK_NR_PAGES;
         if line.as_str().len() == 64 || block >= end {
@@ -361,6 +355,17 @@ fn frag(zone_type: ZoneType) {
     }
 }
 
+/// The letter `frag` and `snapshot` show for a pageblock's migrate type.
+fn migratetype_letter(migratetype: crate::mm::migratetype::MigrateType) -> char {
+    use crate::mm::migratetype::MigrateType;
+    match migratetype {
+        MigrateType::Unmovable => 'U',
+        MigrateType::Reclaimable => 'R',
+        MigrateType::Movable => 'M',
+        MigrateType::Reserve => 'V',
+    }
+}
+
 /// The dump `cargo xtask snapshot` draws its pictures from (one fact per
 /// line, numbers in hex, between `snapshot begin` and `snapshot end`):
 /// the e820 map, each zone's span and counts, every pageblock's migrate
@@ -368,7 +373,7 @@ fn frag(zone_type: ZoneType) {
 /// virtual regions.
 fn snapshot() {
     use crate::mm::layout::{FIXADDR_START, FIXADDR_TOP, PAGE_OFFSET, PKMAP_BASE, VMALLOC_END};
-    use crate::mm::migratetype::{MigrateType, PAGEBLOCK_NR_PAGES, get_pageblock_migratetype};
+    use crate::mm::migratetype::{PAGEBLOCK_NR_PAGES, get_pageblock_migratetype};
     let node = node();
     println!("snapshot begin");
     for e in crate::arch::x86::setup::boot_data().e820().iter() {
@@ -409,12 +414,7 @@ fn snapshot() {
                     _ => pfn += 1,
                 }
             }
-            let kind = match get_pageblock_migratetype(&map, from) {
-                MigrateType::Unmovable => 'U',
-                MigrateType::Reclaimable => 'R',
-                MigrateType::Movable => 'M',
-                MigrateType::Reserve => 'V',
-            };
+            let kind = migratetype_letter(get_pageblock_migratetype(&map, from));
             println!("pageblock {} {from:#x} {kind} {free:#x} {:#x}", zone_type.name(), to - from);
             block += PAGEBLOCK_NR_PAGES;
         }

@@ -104,7 +104,9 @@ pub fn heap_fits_in_place(addr: usize, old_size: usize, new_size: usize, align: 
     }
 }
 
-/// Bytes a route gives for `size` (for tests: which allocator served it).
+/// Which allocator serves `size` bytes aligned to `align`: `kmalloc`,
+/// `pages` or `vmalloc` (the kernel tests compare it with where a `Vec`'s
+/// buffer really lives).
 pub fn heap_route_name(size: usize, align: usize) -> &'static str {
     match route(size, align) {
         Some(Route::Kmalloc(_)) => "kmalloc",

@@ -1528,7 +1528,8 @@ impl SlabAllocator {
                 cachep.count_error();
                 continue;
             }
-            let kind = slab_list_kind(mem, cachep, slabp);
+            // The list the slab is on follows from its count, before this free.
+            let kind = slab_kind_for(cachep, slabp.inuse(mem));
             l3.list(kind).del(mem, slabp);
             slabp.set_bufctl(mem, objnr, slabp.free(mem));
             slabp.set_free(mem, objnr as u32);
@@ -1683,12 +1684,6 @@ fn slab_kind_for(cachep: &KmemCache, inuse: usize) -> ListKind {
     } else {
         ListKind::Partial
     }
-}
-
-/// The list `slabp` is on now (decided by its counts, which the lists
-/// always follow).
-fn slab_list_kind(mem: &SlabMemory, cachep: &KmemCache, slabp: SlabRef) -> ListKind {
-    slab_kind_for(cachep, slabp.inuse(mem))
 }
 
 /// What `/proc/slabinfo` shows of a cache.

@@ -208,24 +208,23 @@ fn a_slab_moves_full_partial_free_and_destroy_returns_every_page() {
     let objs: Vec<usize> = (0..num).map(|_| slab.kmem_cache_alloc(cachep, GfpFlags::GFP_KERNEL).unwrap()).collect();
     // Empty the arrays so the slab's own state shows.
     slab.drain_cpu_caches(cachep);
-    let counts = |s: &SlabAllocator| {
+    let counts = || {
         let l3 = cachep.lock_lists();
-        let _ = s;
         (l3.slabs_full.len(), l3.slabs_partial.len(), l3.slabs_free.len())
     };
-    assert_eq!(counts(slab), (1, 0, 0), "all objects in use: full");
+    assert_eq!(counts(), (1, 0, 0), "all objects in use: full");
     assert_eq!(slab.cache_counts(cachep).active_objs, num);
     slab.kmem_cache_free(cachep, objs[0]).unwrap();
     slab.drain_cpu_caches(cachep);
-    assert_eq!(counts(slab), (0, 1, 0), "one object back: partial");
+    assert_eq!(counts(), (0, 1, 0), "one object back: partial");
     for &o in &objs[1..] {
         slab.kmem_cache_free(cachep, o).unwrap();
     }
     slab.drain_cpu_caches(cachep);
-    assert_eq!(counts(slab), (0, 0, 1), "every object back: free");
+    assert_eq!(counts(), (0, 0, 1), "every object back: free");
     slab.check_cache(cachep).unwrap();
     assert_eq!(slab.kmem_cache_shrink(cachep), 0);
-    assert_eq!(counts(slab), (0, 0, 0));
+    assert_eq!(counts(), (0, 0, 0));
     assert_eq!(free_pages(pgdat), after_create, "shrink gave the slab's page back");
     slab.kmem_cache_destroy(cachep).unwrap();
 }

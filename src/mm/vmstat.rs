@@ -282,7 +282,7 @@ impl PgData {
 
     /// What every successful allocation counts: `pgalloc` (`2^order`
     /// pages, Linux `__count_zone_vm_events(PGALLOC)`) and
-    /// [`PgData::zone_statistics`], in one visit to this CPU's pageset —
+    /// `zone_statistics` (below), in one visit to this CPU's pageset —
     /// one interrupt save and one pageset lock, where counting them apart
     /// took two of each (Linux counts both in the interrupts-off region of
     /// `buffered_rmqueue`).
