@@ -154,6 +154,7 @@ impl PreemptCount {
 static PREEMPT_COUNT: PerCpu<AtomicU32> = PerCpu::new([const { AtomicU32::new(0) }; NR_CPUS]);
 
 /// The running CPU's counter (Linux `preempt_count()`).
+#[inline]
 pub fn preempt_count() -> PreemptCount {
     PreemptCount(PREEMPT_COUNT.this_cpu().load(Ordering::Relaxed))
 }
@@ -167,6 +168,7 @@ pub fn set_preempt_count(count: PreemptCount) {
 /// Adds one of the offsets to this CPU's counter (Linux `add_preempt_count`).
 /// Interrupts may arrive in between the read and the write, but every
 /// handler gives back what it added, so the value we write is still right.
+#[inline]
 pub fn add_preempt_count(offset: u32) {
     let counter = PREEMPT_COUNT.this_cpu();
     let new = PreemptCount(counter.load(Ordering::Relaxed)).add_offset(offset);
@@ -174,6 +176,7 @@ pub fn add_preempt_count(offset: u32) {
 }
 
 /// Subtracts one of the offsets (Linux `sub_preempt_count`).
+#[inline]
 pub fn sub_preempt_count(offset: u32) {
     let counter = PREEMPT_COUNT.this_cpu();
     let new = PreemptCount(counter.load(Ordering::Relaxed)).sub_offset(offset);
@@ -181,16 +184,19 @@ pub fn sub_preempt_count(offset: u32) {
 }
 
 /// Whether a hardware interrupt handler is running (Linux `in_irq`).
+#[inline]
 pub fn in_irq() -> bool {
     preempt_count().in_irq()
 }
 
 /// Whether an interrupt (hard or soft) is running (Linux `in_interrupt`).
+#[inline]
 pub fn in_interrupt() -> bool {
     preempt_count().in_interrupt()
 }
 
 /// Whether sleeping is forbidden by the counter (Linux `in_atomic`).
+#[inline]
 pub fn in_atomic() -> bool {
     preempt_count().in_atomic()
 }
@@ -200,6 +206,7 @@ pub fn in_atomic() -> bool {
 /// bare `inc_preempt_count`, the same increment without the compiler
 /// barrier).  Nests.
 #[doc(alias = "inc_preempt_count")]
+#[inline]
 pub fn preempt_disable() {
     add_preempt_count(PREEMPT_OFFSET);
 }
@@ -207,6 +214,7 @@ pub fn preempt_disable() {
 /// Ends a [`preempt_disable`]; if that was the last level and the timer
 /// asked for a reschedule meanwhile, reschedules now (Linux
 /// `preempt_enable` -> `preempt_check_resched` -> `preempt_schedule`).
+#[inline]
 pub fn preempt_enable() {
     sub_preempt_count(PREEMPT_OFFSET);
     preempt_check_resched();
@@ -215,11 +223,13 @@ pub fn preempt_enable() {
 /// Ends a [`preempt_disable`] without rescheduling (Linux
 /// `preempt_enable_no_resched`): for the scheduler itself, which is about
 /// to decide anyway.
+#[inline]
 pub fn preempt_enable_no_resched() {
     sub_preempt_count(PREEMPT_OFFSET);
 }
 
 #[cfg(target_os = "none")]
+#[inline]
 fn preempt_check_resched() {
     if crate::sched::need_resched() {
         crate::sched::preempt_schedule();

@@ -77,6 +77,23 @@ impl<T> SpinLockIrq<T> {
     }
 }
 
+impl<T> crate::percpu::PerCpu<SpinLockIrq<T>> {
+    /// Disables local interrupts, then locks the copy of the CPU running
+    /// this code: one interrupt save for both steps, and the CPU is read
+    /// only once interrupts are off, so nothing can move the caller (or
+    /// run this CPU's interrupt handlers on the copy) in between. This is
+    /// the per-CPU page lists' way in (Linux 2.6: `local_irq_save` and then
+    /// `this_cpu_ptr`; 5.19 adds a spin lock per list, taken the same way,
+    /// `pcp_spin_lock_irqsave`). Going through [`SpinLockIrq::lock`] after
+    /// an outer `local_irq_save` would save the interrupt state twice.
+    #[doc(alias = "pcp_spin_lock_irqsave")]
+    #[inline]
+    pub fn lock_this_cpu(&self) -> SpinLockIrqGuard<'_, T> {
+        let irqs = IrqRestore(local_irq_save());
+        SpinLockIrqGuard { guard: self.this_cpu().lock.lock(), _irqs: irqs }
+    }
+}
+
 impl<T: core::fmt::Debug> core::fmt::Debug for SpinLockIrq<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         self.lock.fmt(f)

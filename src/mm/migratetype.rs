@@ -107,7 +107,12 @@ impl MigrateType {
 
     /// The type with index `index` (only the low two bits are looked at).
     pub const fn from_index(index: usize) -> MigrateType {
-        MigrateType::ALL[index % MIGRATE_TYPES]
+        match index % MIGRATE_TYPES {
+            0 => MigrateType::Unmovable,
+            1 => MigrateType::Reclaimable,
+            2 => MigrateType::Movable,
+            _ => MigrateType::Reserve,
+        }
     }
 
     /// The name `/proc/pagetypeinfo` prints (Linux `migratetype_names[]`).
@@ -138,19 +143,22 @@ pub const PAGEBLOCK_NR_PAGES: usize = 1 << PAGEBLOCK_ORDER;
 /// Setting both bits is a caller bug (Linux warns and computes the reserve
 /// by accident); we warn and treat the request as movable.
 pub fn allocflags_to_migratetype(gfp_mask: GfpFlags, mobility_disabled: bool) -> MigrateType {
-    let movable = gfp_mask.contains(GfpFlags::__GFP_MOVABLE);
-    let reclaimable = gfp_mask.contains(GfpFlags::__GFP_RECLAIMABLE);
-    if movable && reclaimable {
-        log::warn!(
-            "allocflags_to_migratetype: mode {:#x} is both movable and reclaimable; treated as movable",
-            gfp_mask.bits()
-        );
+    if mobility_disabled {
+        return MigrateType::Unmovable;
     }
-    match (mobility_disabled, movable, reclaimable) {
-        (true, _, _) => MigrateType::Unmovable,
-        (false, true, _) => MigrateType::Movable,
-        (false, false, true) => MigrateType::Reclaimable,
-        (false, false, false) => MigrateType::Unmovable,
+    // Linux's arithmetic: the movable bit gives 2, the reclaimable bit 1,
+    // which are those types' numbers; no branch on the common path.
+    let movable = gfp_mask.contains(GfpFlags::__GFP_MOVABLE) as usize;
+    let reclaimable = gfp_mask.contains(GfpFlags::__GFP_RECLAIMABLE) as usize;
+    match (movable << 1) | reclaimable {
+        3 => {
+            log::warn!(
+                "allocflags_to_migratetype: mode {:#x} is both movable and reclaimable; treated as movable",
+                gfp_mask.bits()
+            );
+            MigrateType::Movable
+        }
+        index => MigrateType::from_index(index),
     }
 }
 

@@ -193,6 +193,19 @@ impl Page {
         self.flags.fetch_and(!flag.bits(), Ordering::Relaxed);
     }
 
+    /// Change `flags` with a plain read and write rather than an atomic
+    /// read-modify-write (Linux's double-underscore flag operations,
+    /// `__SetPageBuddy`, `__ClearPageBuddy`). Correct only where nobody else
+    /// can write this descriptor's flags meanwhile: the buddy allocator's
+    /// marks on a free block, under `zone->lock`. A free page has no owner
+    /// who could set a flag, and the one field other code writes in a
+    /// free page's `flags` (the pageblock bits of a pageblock's first
+    /// frame) is written under the same lock. Two cheap instructions
+    /// instead of a locked one, on every split and merge.
+    fn update_flags_locked(&self, update: impl FnOnce(u32) -> u32) {
+        self.flags.store(update(self.flags.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+
     /// Is `PG_reserved` set? (Linux `PageReserved`)
     #[doc(alias = "PageReserved")]
     pub fn is_reserved(&self) -> bool {
@@ -224,14 +237,14 @@ impl Page {
     /// holding `zone->lock`, should call this.
     #[doc(alias = "__SetPageBuddy")]
     pub fn set_buddy(&self) {
-        self.set_flag(PageFlags::BUDDY);
+        self.update_flags_locked(|flags| flags | PageFlags::BUDDY.bits());
     }
 
     /// Clear `PG_buddy` (Linux `__ClearPageBuddy`). Only the buddy allocator,
     /// holding `zone->lock`, should call this.
     #[doc(alias = "__ClearPageBuddy")]
     pub fn clear_buddy(&self) {
-        self.clear_flag(PageFlags::BUDDY);
+        self.update_flags_locked(|flags| flags & !PageFlags::BUDDY.bits());
     }
 
     /// Is `PG_slab` set? (Linux `PageSlab`)
@@ -315,15 +328,42 @@ impl Page {
         )
     }
 
-    /// Record the free list a free page is put on (Linux 3.8+
+    /// Record the free list a free block is put on (Linux 3.8+
     /// `set_freepage_migratetype`); see [`Page::get_freepage_migratetype`].
+    /// Only the buddy allocator calls it, on a free block under the zone
+    /// lock, so a plain read and write of `flags` is enough (as for
+    /// [`Page::set_buddy`]).
     pub fn set_freepage_migratetype(&self, migratetype: MigrateType) {
         let field = (migratetype as u32) << MIGRATETYPE_PGSHIFT;
-        let _ = self
-            .flags
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |flags| {
-                Some((flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | field)
-            });
+        self.update_flags_locked(|flags| (flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | field);
+    }
+
+    /// The per-CPU list this page sits on (Linux 4.6+
+    /// `get_pcppage_migratetype`). A page on a per-CPU list is not a buddy
+    /// block, so `private` is free to hold it — where 2.6.24 to 3.x keep
+    /// it too (`set_page_private(page, migratetype)` in
+    /// `free_hot_cold_page` and `rmqueue_bulk`). Unlike the free-list field
+    /// in `flags`, which other CPUs may update beside it (the pageblock
+    /// bits) and so needs an atomic read-modify-write, this is one plain
+    /// store on the per-CPU fast path. Meaningless off a per-CPU list;
+    /// `prep_new_page` sets `private` back to 0.
+    pub fn get_pcppage_migratetype(&self) -> MigrateType {
+        MigrateType::from_index(self.private.load(Ordering::Relaxed) as usize & MIGRATETYPE_MASK as usize)
+    }
+
+    /// Record the per-CPU list a page is put on (Linux 4.6+
+    /// `set_pcppage_migratetype`); see [`Page::get_pcppage_migratetype`].
+    pub fn set_pcppage_migratetype(&self, migratetype: MigrateType) {
+        self.private.store(migratetype as u32, Ordering::Relaxed);
+    }
+
+    /// Set `PG_buddy` and the free-list field at once: the head of a free
+    /// block put on the `migratetype` list ([`Page::set_buddy`] and
+    /// [`Page::set_freepage_migratetype`] in one plain write of `flags`,
+    /// under the zone lock as both require).
+    pub fn set_buddy_on_list(&self, migratetype: MigrateType) {
+        let field = (migratetype as u32) << MIGRATETYPE_PGSHIFT;
+        self.update_flags_locked(|flags| (flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | field | PageFlags::BUDDY.bits());
     }
 
     /// The migrate type of the pageblock this frame starts (see
@@ -397,6 +437,7 @@ impl Page {
     /// must free it. A frame whose count is already 0 or less is left
     /// unchanged, reported, and `false` is returned: there is no reference
     /// to drop.
+    #[inline]
     pub fn put_page_testzero(&self) -> bool {
         // AcqRel, like Linux's fully ordered atomic_dec_and_test: the CPU
         // that frees the frame must see everything the other users did.

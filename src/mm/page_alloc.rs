@@ -90,7 +90,6 @@ use super::vmscan::TaskFlags;
 use super::vmstat::VmEventItem;
 use super::watermark::AllocFlags;
 use crate::arch::current::highpage::clear_highpage;
-use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
 
 /// The PFN of the buddy of the order-`order` block at `pfn` (Linux
 /// `__find_buddy_index`): the two halves of an order-`order + 1` block
@@ -111,12 +110,15 @@ const fn is_aligned(pfn: usize, order: usize) -> bool {
     pfn & ((1 << order) - 1) == 0
 }
 
-/// Mark `page` as the head of a free block of `order` (Linux
-/// `set_page_order`): the order goes into `private`, then `PG_buddy` says
-/// that `private` means "order".
-pub(super) fn set_page_order(page: &Page, order: usize) {
+/// Mark `page` as the head of a free block of `order` on the `migratetype`
+/// list (Linux `set_page_order`, plus 3.8's `set_freepage_migratetype`):
+/// the order goes into `private`, then one write of `flags` sets
+/// `PG_buddy` (which says that `private` means "order") and the list.
+/// Every block the buddy allocator puts on a free list gets both marks,
+/// so the split and merge loops set them at once.
+pub(super) fn set_page_order(page: &Page, order: usize, migratetype: MigrateType) {
     page.set_page_private(order as u32);
-    page.set_buddy();
+    page.set_buddy_on_list(migratetype);
 }
 
 /// Undo [`set_page_order`] when a block leaves the free lists (Linux
@@ -136,10 +138,11 @@ pub(super) fn rmv_page_order(page: &Page) {
 /// and free.
 pub const DEBUG_VM: bool = cfg!(debug_assertions);
 
-/// The pages of `block` that [`free_pages_check`] looks at: all of them
-/// with [`DEBUG_VM`], the head only without.
-fn checked_pages(block: &[Page]) -> &[Page] {
-    if DEBUG_VM { block } else { &block[..1] }
+/// The pages of the order-`order` block at `pfn`, headed by `head`, that
+/// [`free_pages_check`] looks at: all of them with [`DEBUG_VM`], the head
+/// only without (which then costs no slicing of `mem_map` at all).
+fn checked_pages<'a>(map: &'a [Page], head: &'a Page, pfn: usize, order: usize) -> &'a [Page] {
+    if DEBUG_VM { &map[pfn..][..1 << order] } else { core::slice::from_ref(head) }
 }
 
 /// Does `page` look like a page that may enter or leave the free lists?
@@ -149,6 +152,7 @@ fn checked_pages(block: &[Page]) -> &[Page] {
 /// buddy allocator's to manage) nor `PG_buddy` (already free). Returns the
 /// first problem found, in Linux's words where Linux has them.
 #[doc(alias = "check_new_page")]
+#[inline]
 pub fn free_pages_check(page: &Page) -> Result<(), &'static str> {
     if page.page_mapcount() != 0 {
         Err("nonzero mapcount")
@@ -177,19 +181,22 @@ impl Zone {
     /// merged? (Linux `page_is_buddy`.) Four conditions, as in Linux:
     /// 1. `buddy_pfn` has a descriptor (`pfn_valid`) and
     /// 2. it lies in this zone: blocks never merge across zones; our
-    ///    `zone_mem_map` only covers the zone, so one lookup checks both;
+    ///    `zone_mem_map` only covers the zone, so the one lookup checks
+    ///    both (Linux compares the two pages' `page_zone_id` because its
+    ///    `mem_map` spans the node; the zone link would say the same here);
     /// 3. it heads a free block (`PG_buddy`) ...
     /// 4. ... of exactly this order. A free block of a lower order at that
     ///    PFN means part of the buddy is still in use.
+    #[inline]
     pub fn page_is_buddy(&self, buddy_pfn: usize, order: usize) -> bool {
-        match self.mem_map().pfn_to_page(buddy_pfn) {
-            Some(buddy) => {
-                buddy.page_zonenum() == self.zone_type
-                    && buddy.is_buddy()
-                    && buddy.page_order() == order
-            }
-            None => false,
-        }
+        self.free_buddy(buddy_pfn, order).is_some()
+    }
+
+    /// [`Zone::page_is_buddy`] that hands back the buddy's descriptor, so
+    /// that the merge loop looks it up once.
+    #[inline]
+    fn free_buddy(&self, buddy_pfn: usize, order: usize) -> Option<&'static Page> {
+        self.mem_map().pfn_to_page(buddy_pfn).filter(|buddy| buddy.is_buddy() && buddy.page_order() == order)
     }
 
     /// Put the order-`order` block at `pfn` back into the free lists, merging
@@ -217,10 +224,9 @@ impl Zone {
         self.free_pages += 1 << order;
         while order < MAX_ORDER - 1 {
             let buddy_pfn = __find_buddy_index(pfn, order);
-            if !self.page_is_buddy(buddy_pfn, order) {
+            let Some(buddy) = self.free_buddy(buddy_pfn, order) else {
                 break;
-            }
-            let buddy = self.zone_page(buddy_pfn);
+            };
             let area = &mut self.free_area[order];
             area.free_list[buddy.get_freepage_migratetype() as usize].del(buddy_pfn, &map);
             area.nr_free -= 1;
@@ -228,9 +234,7 @@ impl Zone {
             pfn = combined_pfn(pfn, order);
             order += 1;
         }
-        let head = self.zone_page(pfn);
-        set_page_order(head, order);
-        head.set_freepage_migratetype(migratetype);
+        set_page_order(self.zone_page(pfn), order, migratetype);
         let area = &mut self.free_area[order];
         area.free_list[migratetype as usize].add(pfn, &map);
         area.nr_free += 1;
@@ -255,9 +259,7 @@ impl Zone {
             let area = &mut self.free_area[order];
             area.free_list[migratetype as usize].add(upper_half_pfn, &map);
             area.nr_free += 1;
-            let upper_half = self.zone_page(upper_half_pfn);
-            set_page_order(upper_half, order);
-            upper_half.set_freepage_migratetype(migratetype);
+            set_page_order(self.zone_page(upper_half_pfn), order, migratetype);
         }
     }
 
@@ -478,8 +480,9 @@ impl PgData {
     /// (`prep_zero_page`). On failure the bad page has been reported and the
     /// caller retires the block.
     pub(super) fn prep_new_page(&self, pfn: usize, order: usize, gfp_mask: GfpFlags) -> Result<&'static Page, ()> {
-        let block = &self.node_mem_map().pages()[pfn..][..1 << order];
-        for page in checked_pages(block) {
+        let map = self.node_mem_map().pages();
+        let head = &map[pfn];
+        for page in checked_pages(map, head, pfn, order) {
             if let Err(reason) = free_pages_check(page) {
                 self.bad_page(page, reason);
                 return Err(());
@@ -488,12 +491,12 @@ impl PgData {
         // The tails' `private` is already 0: the buddy allocator clears a
         // block's order when it merges or splits it (`rmv_page_order`), and
         // the debug check above verifies exactly that for every page.
-        block[0].set_page_private(0);
+        head.set_page_private(0);
         if gfp_mask.contains(GfpFlags::__GFP_ZERO) {
             (pfn..pfn + (1 << order)).for_each(clear_highpage);
         }
-        block[0].set_page_refcounted();
-        Ok(&block[0])
+        head.set_page_refcounted();
+        Ok(head)
     }
 
     /// Take an order-`order` block from `zone_type` for a request whose
@@ -509,7 +512,9 @@ impl PgData {
     ///
     /// If the block turns out to be corrupt it is retired and another one is
     /// tried, as Linux's `goto again`; every retry consumes free pages, so
-    /// this ends. The allocation is counted (`pgalloc`, `zone_statistics`).
+    /// this ends. The allocation is counted (`pgalloc`, `zone_statistics`)
+    /// before the block is prepared, in the same interrupts-off region, as
+    /// Linux counts it; a retired block has been counted too.
     fn buffered_rmqueue(
         &self,
         preferred_zone: ZoneType,
@@ -521,21 +526,18 @@ impl PgData {
         let cold = gfp_mask.contains(GfpFlags::__GFP_COLD);
         loop {
             let pfn = if order == 0 {
-                self.rmqueue_pcp(zone_type, migratetype, cold)?
+                self.rmqueue_pcp(preferred_zone, zone_type, migratetype, cold)?
             } else {
-                let flags = local_irq_save();
-                let pfn = self.zone(zone_type).lock().__rmqueue(order, migratetype);
-                local_irq_restore(flags);
-                pfn?
+                // Counted where the zone lock already is: the zone's own
+                // counters (Linux counts on this CPU, still interrupts off).
+                let mut zone = self.zone(zone_type).lock();
+                let pfn = zone.__rmqueue(order, migratetype)?;
+                zone.vm_events.add(VmEventItem::PgAlloc, 1 << order);
+                zone.vm_events.add(Self::zone_statistics(preferred_zone, zone_type), 1);
+                pfn
             };
             match self.prep_new_page(pfn, order, gfp_mask) {
-                Ok(page) => {
-                    // `pgalloc` and `zone_statistics` in one visit to this
-                    // CPU's counters (Linux counts both in the interrupts-off
-                    // region of buffered_rmqueue).
-                    self.count_alloc_events(preferred_zone, zone_type, order);
-                    return Some(page);
-                }
+                Ok(page) => return Some(page),
                 Err(()) => self.zone(zone_type).lock().retire_bad_block(pfn, order),
             }
         }
@@ -554,8 +556,9 @@ impl PgData {
         zonelist: &Zonelist,
         alloc_flags: AllocFlags,
     ) -> Option<&'static Page> {
-        let classzone = *zonelist.zones().first()?;
-        zonelist.zones().iter().find_map(|&zone_type| {
+        let zones = zonelist.zones();
+        let classzone = *zones.first()?;
+        zones.iter().find_map(|&zone_type| {
             // The check reads the zone's counters without its lock, as
             // Linux does (see zone_lock.rs).
             if !alloc_flags.contains(AllocFlags::ALLOC_NO_WATERMARKS)
@@ -661,12 +664,15 @@ impl PgData {
 
     /// The passes of [`PgData::__alloc_pages`] (its steps 1 to 8).
     fn __alloc_pages_passes(&self, gfp_mask: GfpFlags, order: usize, zonelist: &Zonelist) -> Option<&'static Page> {
-        let wait = gfp_mask.contains(GfpFlags::__GFP_WAIT);
-        let min_flags = gfp_to_alloc_flags(gfp_mask);
         'restart: loop {
             if let Some(page) = self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_WMARK_LOW) {
                 return Some(page);
             }
+            // The slow path starts here; the fast one above needs nothing
+            // more worked out (Linux 2.6.31 splits it off the same way, as
+            // `__alloc_pages_slowpath`).
+            let wait = gfp_mask.contains(GfpFlags::__GFP_WAIT);
+            let min_flags = gfp_to_alloc_flags(gfp_mask);
             for &zone_type in zonelist.zones() {
                 self.wakeup_kswapd(zone_type, order);
             }
@@ -846,10 +852,10 @@ impl PgData {
     /// (Linux's `bad_range(zone, page)` is the opposite question, asked in
     /// `__free_pages_ok` and, as a `VM_BUG_ON`, in `buffered_rmqueue`.)
     #[doc(alias = "bad_range")]
+    #[inline]
     pub(super) fn block_inside_its_zone(&self, page: &Page, pfn: usize, order: usize) -> bool {
         // The span never changes after boot: no zone lock on the free path.
-        let zone = self.page_zone(page);
-        zone.zone_spans_pfn(pfn) && zone.zone_spans_pfn(pfn + (1 << order) - 1)
+        self.page_zone(page).zone_spans_range(pfn, 1 << order)
     }
 
     /// Check the pages of a block whose last reference was just dropped
@@ -862,9 +868,9 @@ impl PgData {
     /// the caller just dropped is given back, so the block is exactly as it
     /// was before the call, and `false` is returned. (Linux leaks such a
     /// block; we refuse the call.)
+    #[inline]
     pub(super) fn free_pages_check_block(&self, head: &Page, pfn: usize, order: usize) -> bool {
-        let block = &self.node_mem_map().pages()[pfn..][..1 << order];
-        match checked_pages(block).iter().find_map(|page| free_pages_check(page).err().map(|reason| (page, reason))) {
+        match checked_pages(self.node_mem_map().pages(), head, pfn, order).iter().find_map(|page| free_pages_check(page).err().map(|reason| (page, reason))) {
             Some((page, reason)) => {
                 self.bad_page(page, reason);
                 head.set_page_refcounted();
@@ -882,14 +888,12 @@ impl PgData {
         if !self.free_pages_check_block(head, pfn, order) {
             return;
         }
-        let flags = local_irq_save();
-        {
-            let mut zone = self.page_zone(head).lock();
-            let migratetype = zone.get_pageblock_migratetype(pfn);
-            zone.__free_one_page(pfn, order, migratetype);
-            zone.vm_events.add(VmEventItem::PgFree, 1 << order);
-        }
-        local_irq_restore(flags);
+        // One interrupts-off region: the zone lock saves and restores the
+        // interrupt state itself (Linux `spin_lock_irqsave(&zone->lock)`).
+        let mut zone = self.page_zone(head).lock();
+        let migratetype = zone.get_pageblock_migratetype(pfn);
+        zone.__free_one_page(pfn, order, migratetype);
+        zone.vm_events.add(VmEventItem::PgFree, 1 << order);
     }
 
     /// Is grouping by mobility off (Linux `page_group_by_mobility_disabled`)?
@@ -1460,8 +1464,7 @@ mod tests {
         let map = zone.mem_map();
         for page in [a, b] {
             page.set_page_count(0);
-            set_page_order(page, 3);
-            page.set_freepage_migratetype(MigrateType::Unmovable);
+            set_page_order(page, 3, MigrateType::Unmovable);
             zone.free_area[3].free_list[MigrateType::Unmovable as usize].add(pfn(&pgdat, page), &map);
             zone.free_area[3].nr_free += 1;
             zone.free_pages += 8;

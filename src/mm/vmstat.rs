@@ -53,8 +53,8 @@ use core::fmt;
 use super::MAX_ORDER;
 use super::migratetype::{MIGRATE_TYPES, MigrateType, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use super::mmzone::{MAX_NR_ZONES, PgData, ZoneType};
+use super::percpu_pages::PerCpuPageset;
 use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
-use crate::arch::current::smp::smp_processor_id;
 use crate::mm::layout::NR_CPUS;
 use core::sync::atomic::Ordering;
 
@@ -208,14 +208,8 @@ impl PgData {
     /// pageset, with interrupts off.
     #[doc(alias = "__count_zone_vm_events")]
     pub fn count_zone_vm_events(&self, zone_type: ZoneType, item: VmEventItem, delta: usize) {
-        let flags = local_irq_save();
-        let fold = {
-            let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
-            let threshold = pageset.stat_threshold;
-            pageset.vm_stat_diff.add_or_fold(item, delta, threshold)
-        };
-        self.fold_zone_vm_event(zone_type, item, fold);
-        local_irq_restore(flags);
+        let mut pageset = self.pageset[zone_type as usize].lock_this_cpu();
+        self.count_on_pageset(&mut pageset, zone_type, item, delta);
     }
 
     /// Adds `amount` of `item` to the zone's shared total (Linux
@@ -271,32 +265,24 @@ impl PgData {
         value
     }
 
-    /// Account an allocation served by `zone_type` for a request whose
-    /// zonelist starts at `_preferred_zone` (Linux `zone_statistics`, which
-    /// compares the two zones' nodes), on this CPU's counters `diff`: with
-    /// one node they are always on the same node, a hit. Returns what to
-    /// fold into the zone's total.
-    fn zone_statistics(diff: &mut VmEvents, threshold: usize, _preferred_zone: ZoneType, _zone_type: ZoneType) -> usize {
-        diff.add_or_fold(VmEventItem::NumaHit, 1, threshold)
+    /// The NUMA event an allocation served by `zone_type` for a request
+    /// whose zonelist starts at `_preferred_zone` counts (Linux
+    /// `zone_statistics`, which compares the two zones' nodes): with one
+    /// node they are always on the same node, a hit. The allocator counts
+    /// it together with `pgalloc`, in the same interrupts-off region
+    /// (`PgData::rmqueue_pcp` for order 0, under the zone lock for bigger
+    /// blocks).
+    pub(super) fn zone_statistics(_preferred_zone: ZoneType, _zone_type: ZoneType) -> VmEventItem {
+        VmEventItem::NumaHit
     }
 
-    /// What every successful allocation counts: `pgalloc` (`2^order`
-    /// pages, Linux `__count_zone_vm_events(PGALLOC)`) and
-    /// `zone_statistics` (below), in one visit to this CPU's pageset —
-    /// one interrupt save and one pageset lock, where counting them apart
-    /// took two of each (Linux counts both in the interrupts-off region of
-    /// `buffered_rmqueue`).
-    pub fn count_alloc_events(&self, preferred_zone: ZoneType, zone_type: ZoneType, order: usize) {
-        let flags = local_irq_save();
-        let (alloc_fold, hit_fold) = {
-            let mut pageset = self.zone_pcp(zone_type, smp_processor_id()).lock();
-            let threshold = pageset.stat_threshold;
-            let alloc_fold = pageset.vm_stat_diff.add_or_fold(VmEventItem::PgAlloc, 1 << order, threshold);
-            (alloc_fold, Self::zone_statistics(&mut pageset.vm_stat_diff, threshold, preferred_zone, zone_type))
-        };
-        self.fold_zone_vm_event(zone_type, VmEventItem::PgAlloc, alloc_fold);
-        self.fold_zone_vm_event(zone_type, VmEventItem::NumaHit, hit_fold);
-        local_irq_restore(flags);
+    /// Count `delta` `item`s of `zone_type` into `pageset`, the locked
+    /// pageset of this CPU for that zone, folding into the zone's total
+    /// when the count passes `stat_threshold` (Linux `__inc_zone_state` /
+    /// `__mod_zone_page_state`, called with interrupts already off).
+    pub(super) fn count_on_pageset(&self, pageset: &mut PerCpuPageset, zone_type: ZoneType, item: VmEventItem, delta: usize) {
+        let fold = pageset.vm_stat_diff.add_or_fold(item, delta, pageset.stat_threshold);
+        self.fold_zone_vm_event(zone_type, item, fold);
     }
 
     /// The counters of `zone_type`, exactly: those counted under the zone

@@ -275,7 +275,7 @@ impl PgData {
         let lowmem_pages = self.lowmem_present_pages();
         for zone in &self.node_zones {
             let mut zone = zone.lock();
-            zone.pages_min = if zone.is_highmem() {
+            let pages_min = if zone.is_highmem() {
                 let (lowest, highest) = HIGHMEM_PAGES_MIN_RANGE;
                 (zone.present_pages / 1024).clamp(lowest, highest)
             } else if lowmem_pages == 0 {
@@ -283,8 +283,7 @@ impl PgData {
             } else {
                 (pages_min_total as u64 * zone.present_pages as u64 / lowmem_pages as u64) as usize
             };
-            zone.pages_low = zone.pages_min * 5 / 4;
-            zone.pages_high = zone.pages_min * 6 / 4;
+            zone.set_watermarks(pages_min, pages_min * 5 / 4, pages_min * 6 / 4);
             zone.setup_zone_migrate_reserve();
         }
     }
@@ -302,10 +301,11 @@ impl PgData {
         let present = ZoneType::ALL.map(|zone| self.zone(zone).lock().present_pages);
         for classzone in 0..MAX_NR_ZONES {
             let mut pages_above = present[classzone];
-            self.node_zones[classzone].lock().lowmem_reserve[classzone] = 0;
+            self.node_zones[classzone].lock().set_lowmem_reserve(ZoneType::ALL[classzone], 0);
             for lower in (0..classzone).rev() {
-                self.node_zones[lower].lock().lowmem_reserve[classzone] =
-                    pages_above / SYSCTL_LOWMEM_RESERVE_RATIO[lower];
+                self.node_zones[lower]
+                    .lock()
+                    .set_lowmem_reserve(ZoneType::ALL[classzone], pages_above / SYSCTL_LOWMEM_RESERVE_RATIO[lower]);
                 pages_above += present[lower];
             }
         }

@@ -35,11 +35,20 @@ struct Published {
 }
 
 impl Published {
-    fn publish(&self, zone: &Zone) {
+    /// The free counts, which nearly every locked section changes: copied at
+    /// every unlock.
+    fn publish_counters(&self, zone: &Zone) {
         self.free_pages.store(zone.free_pages(), Ordering::Relaxed);
-        for (copy, n) in self.nr_free.iter().zip(zone.buddyinfo()) {
-            copy.store(n, Ordering::Relaxed);
+        for (copy, area) in self.nr_free.iter().zip(&zone.free_area) {
+            copy.store(area.nr_free, Ordering::Relaxed);
         }
+    }
+
+    /// The watermarks and reserves, which change only when they are
+    /// computed (boot, `min_free_kbytes`): copied by the unlock after
+    /// [`ZoneGuard::set_watermarks`] or [`ZoneGuard::set_lowmem_reserve`],
+    /// so that the common unlock writes 12 words, not 18.
+    fn publish_limits(&self, zone: &Zone) {
         let marks = [zone.pages_min(), zone.pages_low(), zone.pages_high()];
         for (copy, mark) in self.watermarks.iter().zip(marks) {
             copy.store(mark, Ordering::Relaxed);
@@ -66,6 +75,8 @@ pub struct ZoneLock {
 pub struct ZoneGuard<'a> {
     guard: SpinLockIrqGuard<'a, Zone>,
     published: &'a Published,
+    /// A watermark or reserve was set under this guard: publish them too.
+    limits_changed: bool,
 }
 
 impl ZoneLock {
@@ -77,7 +88,8 @@ impl ZoneLock {
             watermarks: [const { AtomicUsize::new(0) }; 3],
             lowmem_reserve: [const { AtomicUsize::new(0) }; MAX_NR_ZONES],
         };
-        published.publish(&zone);
+        published.publish_counters(&zone);
+        published.publish_limits(&zone);
         let span = (zone.zone_start_pfn(), zone.zone_end_pfn());
         ZoneLock { lock: SpinLockIrq::new(zone), published, span }
     }
@@ -88,9 +100,15 @@ impl ZoneLock {
         (self.span.0..self.span.1).contains(&pfn)
     }
 
+    /// Does the zone span all of `[pfn, pfn + nr_pages)`? The free path's
+    /// check that a block lies inside one zone, in one comparison pair.
+    pub fn zone_spans_range(&self, pfn: usize, nr_pages: usize) -> bool {
+        pfn >= self.span.0 && pfn.checked_add(nr_pages).is_some_and(|end| end <= self.span.1)
+    }
+
     /// Take `zone->lock` (interrupts off; Linux `spin_lock_irqsave(&zone->lock)`).
     pub fn lock(&self) -> ZoneGuard<'_> {
-        ZoneGuard { guard: self.lock.lock(), published: &self.published }
+        ZoneGuard { guard: self.lock.lock(), published: &self.published, limits_changed: false }
     }
 
     /// [`Zone::zone_watermark_ok`] without the lock, on the counters of the
@@ -110,6 +128,25 @@ impl ZoneLock {
     }
 }
 
+impl ZoneGuard<'_> {
+    /// Set `pages_min`, `pages_low` and `pages_high`; the unlock publishes
+    /// them for the unlocked check. (Writing the fields directly would
+    /// leave that check on the old values.)
+    pub fn set_watermarks(&mut self, min: usize, low: usize, high: usize) {
+        self.guard.pages_min = min;
+        self.guard.pages_low = low;
+        self.guard.pages_high = high;
+        self.limits_changed = true;
+    }
+
+    /// Set what the zone keeps against requests of `classzone`
+    /// (`lowmem_reserve[classzone]`); published at the unlock.
+    pub fn set_lowmem_reserve(&mut self, classzone: ZoneType, pages: usize) {
+        self.guard.lowmem_reserve[classzone as usize] = pages;
+        self.limits_changed = true;
+    }
+}
+
 impl Deref for ZoneGuard<'_> {
     type Target = Zone;
     fn deref(&self) -> &Zone {
@@ -126,7 +163,10 @@ impl DerefMut for ZoneGuard<'_> {
 impl Drop for ZoneGuard<'_> {
     fn drop(&mut self) {
         // Still under the lock: the copy matches the zone it leaves behind.
-        self.published.publish(&self.guard);
+        self.published.publish_counters(&self.guard);
+        if self.limits_changed {
+            self.published.publish_limits(&self.guard);
+        }
     }
 }
 
