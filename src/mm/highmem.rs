@@ -65,6 +65,33 @@ pub trait PageAddressTable {
     fn get(&self, pfn: usize) -> Option<usize>;
     /// Records (`Some`) or forgets (`None`) the address of `pfn`.
     fn set(&mut self, pfn: usize, vaddr: Option<usize>);
+    /// Forgets every address that lies in one of the `freed` slots: what a
+    /// flush of the window does for the slots it frees.
+    fn forget_slots(&mut self, freed: &SlotSet);
+}
+
+/// A set of pkmap slots, one bit each: the slots a flush frees.
+pub struct SlotSet([u32; LAST_PKMAP / 32]);
+
+impl SlotSet {
+    /// No slot.
+    pub const fn new() -> Self {
+        SlotSet([0; LAST_PKMAP / 32])
+    }
+    /// Adds slot `nr`.
+    pub fn insert(&mut self, nr: usize) {
+        self.0[nr / 32] |= 1 << (nr % 32);
+    }
+    /// Whether slot `nr` is in the set.
+    pub fn contains(&self, nr: usize) -> bool {
+        self.0[nr / 32] & (1 << (nr % 32)) != 0
+    }
+}
+
+impl Default for SlotSet {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl PageAddressTable for PageAddressHtable {
@@ -74,6 +101,9 @@ impl PageAddressTable for PageAddressHtable {
     fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
         PageAddressHtable::set(self, pfn, vaddr)
     }
+    fn forget_slots(&mut self, freed: &SlotSet) {
+        PageAddressHtable::forget_slots(self, freed)
+    }
 }
 
 /// One entry of the page-address pool (Linux `struct page_address_map`).
@@ -81,29 +111,41 @@ impl PageAddressTable for PageAddressHtable {
 struct PageAddressMap {
     pfn: usize,
     vaddr: usize,
-    /// Next entry in the same bucket or in the free pool.
-    next: Option<u16>,
+    /// Next entry in the same bucket or in the free pool, or [`NIL`].
+    next: u16,
 }
+
+/// End of a bucket's chain or of the free pool (Linux's list heads point
+/// back to themselves; a pool index that cannot exist does the same job
+/// in two bytes, and a chain walk compares it without unpacking an
+/// `Option`).
+const NIL: u16 = u16::MAX;
+const _: () = assert!(LAST_PKMAP < NIL as usize);
 
 /// Page frame -> pkmap address, for mapped high pages (Linux
 /// `page_address_htable` with its `page_address_pool`).
+///
+/// 128 buckets for up to 1024 entries, as 2.6.11 (`PA_HASH_ORDER` 7): a
+/// full window makes chains about eight long, so every `kmap` of a new
+/// page and every slot freed by a flush walks one. The walks compare PFNs
+/// in place, the cost Linux's `list_for_each_entry` has.
 pub struct PageAddressHtable {
-    buckets: [Option<u16>; 1 << PA_HASH_ORDER],
+    buckets: [u16; 1 << PA_HASH_ORDER],
     pool: [PageAddressMap; LAST_PKMAP],
-    free: Option<u16>,
+    free: u16,
 }
 
 impl PageAddressHtable {
     /// An empty table with every pool entry on the free list (Linux
     /// `page_address_init`).
     pub const fn new() -> Self {
-        let mut pool = [PageAddressMap { pfn: 0, vaddr: 0, next: None }; LAST_PKMAP];
+        let mut pool = [PageAddressMap { pfn: 0, vaddr: 0, next: NIL }; LAST_PKMAP];
         let mut index = 0;
         while index + 1 < LAST_PKMAP {
-            pool[index].next = Some(index as u16 + 1);
+            pool[index].next = index as u16 + 1;
             index += 1;
         }
-        Self { buckets: [None; 1 << PA_HASH_ORDER], pool, free: Some(0) }
+        Self { buckets: [NIL; 1 << PA_HASH_ORDER], pool, free: 0 }
     }
 
     /// Bucket of a frame (Linux hashes the `struct page` pointer with
@@ -113,50 +155,92 @@ impl PageAddressHtable {
     }
 
     fn entries(&self, bucket: usize) -> impl Iterator<Item = u16> + '_ {
-        core::iter::successors(self.buckets[bucket], |&i| self.pool[i as usize].next)
+        core::iter::successors(Some(self.buckets[bucket]).filter(|&i| i != NIL), |&i| {
+            Some(self.pool[i as usize].next).filter(|&next| next != NIL)
+        })
+    }
+
+    /// The pool index holding `pfn` and the one before it in its chain
+    /// (`NIL` if it is the first); `None` if `pfn` has no entry.
+    fn find(&self, bucket: usize, pfn: usize) -> Option<(u16, u16)> {
+        let mut prev = NIL;
+        let mut index = self.buckets[bucket];
+        while index != NIL {
+            let entry = &self.pool[index as usize];
+            if entry.pfn == pfn {
+                return Some((prev, index));
+            }
+            prev = index;
+            index = entry.next;
+        }
+        None
     }
 
     /// The pkmap address of `pfn`, if it has one (the high-memory half of
     /// Linux `page_address`).
     pub fn get(&self, pfn: usize) -> Option<usize> {
-        self.entries(Self::bucket(pfn)).map(|i| self.pool[i as usize]).find(|e| e.pfn == pfn).map(|e| e.vaddr)
+        let (_, index) = self.find(Self::bucket(pfn), pfn)?;
+        Some(self.pool[index as usize].vaddr)
     }
 
     /// Records (`Some`) or forgets (`None`) the address of `pfn` (Linux
-    /// `set_page_address`).  Recording when the pool is empty cannot
-    /// happen while callers keep at most one entry per pkmap slot; it is
-    /// reported and ignored.
+    /// `set_page_address`), with one walk of the chain either way: an
+    /// address for a page that already has one replaces it (Linux would
+    /// add a second entry; its callers never ask). Recording when the pool
+    /// is empty cannot happen while callers keep at most one entry per
+    /// pkmap slot; it is reported and ignored.
     #[doc(alias = "set_page_address")]
     pub fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
-        self.remove(pfn);
-        let Some(vaddr) = vaddr else { return };
-        let Some(index) = self.free else {
-            log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
-            return;
-        };
-        self.free = self.pool[index as usize].next;
         let bucket = Self::bucket(pfn);
-        self.pool[index as usize] = PageAddressMap { pfn, vaddr, next: self.buckets[bucket] };
-        self.buckets[bucket] = Some(index);
-    }
-
-    fn remove(&mut self, pfn: usize) {
-        let bucket = Self::bucket(pfn);
-        let mut prev: Option<u16> = None;
-        let mut cursor = self.buckets[bucket];
-        while let Some(index) = cursor {
-            let entry = self.pool[index as usize];
-            if entry.pfn == pfn {
+        match (self.find(bucket, pfn), vaddr) {
+            (Some((_, index)), Some(vaddr)) => self.pool[index as usize].vaddr = vaddr,
+            (Some((prev, index)), None) => {
+                let next = self.pool[index as usize].next;
                 match prev {
-                    Some(p) => self.pool[p as usize].next = entry.next,
-                    None => self.buckets[bucket] = entry.next,
+                    NIL => self.buckets[bucket] = next,
+                    prev => self.pool[prev as usize].next = next,
                 }
                 self.pool[index as usize].next = self.free;
-                self.free = Some(index);
-                return;
+                self.free = index;
             }
-            prev = cursor;
-            cursor = entry.next;
+            (None, Some(vaddr)) => {
+                let index = self.free;
+                if index == NIL {
+                    log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
+                    return;
+                }
+                self.free = self.pool[index as usize].next;
+                self.pool[index as usize] = PageAddressMap { pfn, vaddr, next: self.buckets[bucket] };
+                self.buckets[bucket] = index;
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Forgets every address in one of the `freed` slots, in one sweep of
+    /// the table. Linux's flush calls `set_page_address(page, NULL)` for
+    /// each freed slot, and each call walks that page's chain; a flush
+    /// frees most of the window, so one pass over every chain (128 heads
+    /// and at most 1024 entries) does the same work once instead of
+    /// walking half a chain 1024 times.
+    pub fn forget_slots(&mut self, freed: &SlotSet) {
+        for bucket in 0..self.buckets.len() {
+            let mut prev = NIL;
+            let mut index = self.buckets[bucket];
+            while index != NIL {
+                let PageAddressMap { vaddr, next, .. } = self.pool[index as usize];
+                if freed.contains(pkmap_nr(vaddr)) {
+                    match prev {
+                        NIL => self.buckets[bucket] = next,
+                        prev => self.pool[prev as usize].next = next,
+                    }
+                    self.pool[index as usize].next = self.free;
+                    self.free = index;
+                } else {
+                    prev = index;
+                }
+                index = next;
+            }
         }
     }
 
@@ -228,19 +312,21 @@ impl Pkmap {
     /// (Linux `flush_all_zero_pkmaps`).  After this no TLB can hold a stale
     /// translation for a slot that counts as free.
     pub fn flush_all_zero_pkmaps(&mut self, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) {
+        let mut freed = SlotSet::new();
         let mut need_flush = false;
-        for nr in 0..LAST_PKMAP {
-            if self.pkmap_count[nr] != 1 {
+        for (nr, count) in self.pkmap_count.iter_mut().enumerate() {
+            if *count != 1 {
                 continue;
             }
-            self.pkmap_count[nr] = 0;
-            match ptes.clear(nr) {
-                Some(pfn) => htable.set(pfn, None),
-                None => log::error!("flush_all_zero_pkmaps: slot {nr} counted 1 but its PTE is empty"),
+            *count = 0;
+            if ptes.clear(nr).is_none() {
+                log::error!("flush_all_zero_pkmaps: slot {nr} counted 1 but its PTE is empty");
             }
+            freed.insert(nr);
             need_flush = true;
         }
         if need_flush {
+            htable.forget_slots(&freed);
             ptes.flush_tlb_kernel_range();
             self.flushes += 1;
         }
@@ -355,6 +441,12 @@ mod kernel_side {
         fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
             PAGE_ADDRESS_HTABLE.lock().set(pfn, vaddr)
         }
+        /// One lock and one sweep for a whole flush, where Linux takes the
+        /// lock per slot in `set_page_address`. Released before the
+        /// shootdown that follows, which must not run with interrupts off.
+        fn forget_slots(&mut self, freed: &SlotSet) {
+            PAGE_ADDRESS_HTABLE.lock().forget_slots(freed)
+        }
     }
     /// Where `kmap` sleeps when every slot is busy (Linux `pkmap_map_wait`).
     pub static PKMAP_MAP_WAIT: WaitQueueHead = WaitQueueHead::new();
@@ -420,12 +512,15 @@ mod kernel_side {
     pub fn kmap_high(page: &Page) -> usize {
         let pfn = page_to_pfn(page);
         loop {
-            let wait = WaitQueueEntry::declare_waitqueue(current());
+            let wait;
             {
                 let mut pkmap = KMAP_LOCK.lock();
                 if let Some(vaddr) = pkmap.kmap_high_locked(pfn, &mut PkmapPtes, &mut LockedHtable) {
                     return vaddr;
                 }
+                // Only the slow path needs a wait-queue entry (Linux declares
+                // it inside map_new_virtual's "no free slot" branch too).
+                wait = WaitQueueEntry::declare_waitqueue(current());
                 PKMAP_MAP_WAIT.add_wait_queue(&wait);
                 set_current_state(TASK_UNINTERRUPTIBLE);
             }
@@ -589,6 +684,32 @@ mod tests {
         }
         assert!(table.is_empty());
         assert_eq!(table.get(0x40000), None);
+    }
+
+    /// The flush's sweep forgets exactly the entries in freed slots, from
+    /// the heads, middles and ends of the chains, and gives their pool
+    /// entries back (the pool fills up again afterwards).
+    #[test]
+    fn forget_slots_forgets_exactly_the_freed_slots() {
+        let mut table = PageAddressHtable::new();
+        let pfn_of = |nr: usize| 0x40000 + nr * 7;
+        for nr in 0..LAST_PKMAP {
+            table.set(pfn_of(nr), Some(pkmap_addr(nr)));
+        }
+        let mut freed = SlotSet::new();
+        for nr in (0..LAST_PKMAP).filter(|nr| nr % 3 != 0) {
+            freed.insert(nr);
+        }
+        table.forget_slots(&freed);
+        for nr in 0..LAST_PKMAP {
+            let expected = (nr % 3 == 0).then(|| pkmap_addr(nr));
+            assert_eq!(table.get(pfn_of(nr)), expected, "slot {nr}");
+        }
+        assert_eq!(table.len(), LAST_PKMAP.div_ceil(3));
+        for nr in (0..LAST_PKMAP).filter(|nr| nr % 3 != 0) {
+            table.set(0x80000 + nr, Some(pkmap_addr(nr)));
+        }
+        assert_eq!(table.len(), LAST_PKMAP, "every forgotten entry went back to the pool");
     }
 
     #[test]
