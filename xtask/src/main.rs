@@ -87,10 +87,11 @@ commands:
 
   bench [--mem SIZE] [--smp N] [--verbose]
       Benchmarks (figures only): boot the benchmark kernel (tests/bench.rs,
-      release) and print its TSC table, then run the host benchmark
-      (xtask/hostbench/: the kernel's allocator against buddy_system_allocator and
-      bitmap-allocator). Default --mem 1G and as many vCPUs as host cores (at
-      most 4; the scaling rows use them); --verbose shows the boot log.
+      release) with one vCPU and print its TSC table, boot it again with
+      --smp N vCPUs for the scaling rows (default: as many as host cores, at
+      most 4; skipped at 1), then run the host benchmark (xtask/hostbench/:
+      the kernel's allocator against buddy_system_allocator and
+      bitmap-allocator). Default --mem 1G; --verbose shows the boot logs.
 
   help
       Show this text.
