@@ -38,6 +38,19 @@
 //! 2^n - 1 (so that batches of different zones do not all hit the same
 //! cache colours); `high = 6 * batch`.
 //!
+//! ## 2.6's sizing and 6.1's
+//! The kernel sizes its lists as 2.6 does: `high = 6 * batch`, 186 pages
+//! for a zone of 512 MiB or more, and only order-0 pages are kept. Linux
+//! 5.14 changed both: `high` comes from the zone's *low watermark* split
+//! among the CPUs that use the zone ([`zone_highsize`]: lists that are all
+//! full cannot push the zone below the point where kswapd wakes), about
+//! 1200 pages for a 1 GiB zone and one CPU, and orders 1 to 3 get lists
+//! of their own (`PAGE_ALLOC_COSTLY_ORDER`). A burst of 1024 pages thus
+//! spills through the zone lock on 2.6's lists and never does on 6.1's.
+//! [`PgData::zone_set_pageset_high_and_batch`] sizes a zone's lists the 6.1
+//! way (order 0 only still); the benchmark measures its bursts on both
+//! sizings and says which row is which.
+//!
 //! ## Where it sits in boot
 //! `free_area_init_node` gives every zone and CPU a *boot pageset* with
 //! `high = 0, batch = 1` (every free goes straight through to the buddy), so
@@ -55,10 +68,13 @@
 //! Linux Kernel*, 3rd ed., §8.1.8 "The Per-CPU Page Frame Cache".
 //!
 //! ## What we simplified and why
-//! * Linux needs no lock for a CPU's own pageset: only that CPU touches it,
-//!   with interrupts off. Rust wants proof of exclusive access, so each
-//!   pageset sits in a `spin::Mutex` that its CPU takes with interrupts off;
-//!   the lock is never contended by the CPU's own code. `drain_all_pages`
+//! * Linux 2.6 needs no lock for a CPU's own pageset: only that CPU
+//!   touches it, with interrupts off. Rust wants proof of exclusive access,
+//!   so each pageset sits in a spin lock that its CPU takes with interrupts
+//!   off, in one step (`PerCpu::lock_this_cpu`: one interrupt save, the CPU
+//!   read once interrupts are off); the lock is never contended by the
+//!   CPU's own code. Linux 5.19 adds the same lock (`pcp->lock`), for the
+//!   same reason as ours: other CPUs drain the lists. `drain_all_pages`
 //!   asks every CPU by IPI to drain itself, as Linux does; only where it
 //!   cannot wait for IPIs (interrupts off) does it drain another CPU's
 //!   lists under that CPU's lock, which waits at most for one list operation.
