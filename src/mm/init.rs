@@ -155,7 +155,7 @@ pub fn zone_sizes_init() {
     let memblock = MEMBLOCK.lock();
     let ram = memblock.memory.regions().iter().map(|r| (pfn_up(r.base) as usize, pfn_down(r.end()) as usize));
     let zone_pfns = max_zone_pfns(max_low_pfn(), max_pfn());
-    CONTIG_PAGE_DATA.call_once(|| PgData::free_area_init_node(mem_map, zone_pfns, ram));
+    CONTIG_PAGE_DATA.call_once(|| PgData::free_area_init_node(mem_map, zone_pfns, ram)).print_node_init();
 }
 
 /// Allocates and initialises `mem_map`: one [`Page`] per page frame from 0

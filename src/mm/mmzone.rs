@@ -442,6 +442,11 @@ pub struct PgData {
     /// `zone->pageset[NR_CPUS]`, see `percpu_pages.rs`). They live outside
     /// the zone's lock on purpose: that is what makes them cheap.
     pub(super) pageset: [PerCpu<SpinLockIrq<PerCpuPageset>>; MAX_NR_ZONES],
+    /// Whether each zone's per-CPU lists also keep blocks of order 1 to
+    /// `PAGE_ALLOC_COSTLY_ORDER`, as Linux 5.14 onwards does; off (2.6:
+    /// order 0 only) unless the lists are sized as 6.1 sizes them (see
+    /// `percpu_pages.rs`). Read without a lock on every allocation and free.
+    pub(super) pcp_high_order: [AtomicBool; MAX_NR_ZONES],
     /// Each zone's shared event totals that the CPUs fold their counts
     /// into at `stat_threshold` (Linux `zone->vm_stat`, see `vmstat.rs`);
     /// outside the zone lock, atomic.
@@ -466,6 +471,14 @@ pub struct PgData {
     /// are no tasks yet, so each CPU has a flag word (see `vmscan.rs`).
     pub(super) current_flags: PerCpu<AtomicU32>,
 }
+
+/// Every zone's and CPU's boot pageset (see `percpu_pages.rs`), as one
+/// constant: `free_area_init_node` copies it straight into the node it
+/// returns, where an array expression in the struct literal made the
+/// compiler build it twice on the (boot) stack first.
+#[allow(clippy::declare_interior_mutable_const)]
+const BOOT_PAGESETS: [PerCpu<SpinLockIrq<PerCpuPageset>>; MAX_NR_ZONES] =
+    [const { PerCpu::new([const { SpinLockIrq::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) }; MAX_NR_ZONES];
 
 impl PgData {
     /// Size the zones and initialise every page descriptor of the node (Linux
@@ -565,11 +578,12 @@ impl PgData {
 
         // Step 4.
         let node_zonelists = build_zonelists(|zone| ram.present_pages[zone as usize] != 0);
-        let total_pages: usize = ram.present_pages.iter().sum();
-        let mobility_disabled = total_pages < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES;
-        let pgdat = PgData {
-            // Built in place: a node is several KiB, and a copy on the stack
-            // too many overflows a kernel thread's 16 KiB.
+        let mobility_disabled = ram.present_pages.iter().sum::<usize>() < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES;
+        // The node is the function's value, built in place: a node is
+        // several KiB, and a copy on the stack too many overflows a kernel
+        // thread's 16 KiB. So the boot log's lines about it come from
+        // `print_node_init`, which the caller runs once the node is stored.
+        PgData {
             node_zones: ZoneType::ALL.map(make_zone),
             node_zonelists,
             node_mem_map,
@@ -583,8 +597,8 @@ impl PgData {
             reset_managed_pages_done: AtomicBool::new(false),
             nr_bad_page_reports: AtomicUsize::new(0),
             nr_gfp_bug_reports: AtomicUsize::new(0),
-            pageset: [const { PerCpu::new([const { SpinLockIrq::new(PerCpuPageset::boot_pageset()) }; NR_CPUS]) };
-                MAX_NR_ZONES],
+            pageset: BOOT_PAGESETS,
+            pcp_high_order: [const { AtomicBool::new(false) }; MAX_NR_ZONES],
             vm_stat: [const { [const { AtomicUsize::new(0) }; super::vmstat::NR_VM_EVENT_ITEMS] }; MAX_NR_ZONES],
             min_free_kbytes: AtomicUsize::new(0),
             page_group_by_mobility_disabled: AtomicBool::new(mobility_disabled),
@@ -592,16 +606,22 @@ impl PgData {
             kswapd_hook: SpinLockIrq::new(None),
             oom_notifiers: SpinLockIrq::new(OomNotifierList::new()),
             current_flags: PerCpu::new([const { AtomicU32::new(0) }; NR_CPUS]),
-        };
-        pgdat.print_zone_ranges();
-        // Linux prints this line from build_all_zonelists.
+        }
+    }
+
+    /// The boot log's lines about a new node: the zone ranges, the
+    /// zonelists (Linux prints that line from `build_all_zonelists`) and
+    /// each zone's sizes. `zone_sizes_init` calls it right after
+    /// [`PgData::free_area_init_node`].
+    pub fn print_node_init(&self) {
+        self.print_zone_ranges();
         log::info!(
             "Built 1 zonelists in Zone order, mobility grouping {}.  Total pages: {}",
-            if mobility_disabled { "off" } else { "on" },
-            total_pages
+            if self.page_group_by_mobility_disabled() { "off" } else { "on" },
+            self.node_present_pages
         );
-        log::info!("On node 0 totalpages: {}", pgdat.node_present_pages);
-        for zone in &pgdat.node_zones {
+        log::info!("On node 0 totalpages: {}", self.node_present_pages);
+        for zone in &self.node_zones {
             let zone = zone.lock();
             log::info!(
                 "  {} zone: {} pages present, {} spanned, start_pfn {:#x}",
@@ -611,7 +631,6 @@ impl PgData {
                 zone.zone_start_pfn
             );
         }
-        pgdat
     }
 
     /// The whole map as a PFN-indexed view.

@@ -508,7 +508,9 @@ impl PgData {
     ///   ([`PgData::rmqueue_pcp`], see `percpu_pages.rs`); `__GFP_COLD`
     ///   takes the cold end of the list.
     /// * Bigger orders go straight to the buddy allocator, under the zone
-    ///   lock with interrupts off.
+    ///   lock with interrupts off — unless the zone's lists were made as
+    ///   Linux 6.1 makes them, which keep orders up to 3 too
+    ///   ([`PgData::pcp_allowed_order`]).
     ///
     /// If the block turns out to be corrupt it is retired and another one is
     /// tried, as Linux's `goto again`; every retry consumes free pages, so
@@ -525,8 +527,8 @@ impl PgData {
         let migratetype = allocflags_to_migratetype(gfp_mask, self.page_group_by_mobility_disabled());
         let cold = gfp_mask.contains(GfpFlags::__GFP_COLD);
         loop {
-            let pfn = if order == 0 {
-                self.rmqueue_pcp(preferred_zone, zone_type, migratetype, cold)?
+            let pfn = if self.pcp_allowed_order(zone_type, order) {
+                self.rmqueue_pcp(preferred_zone, zone_type, order, migratetype, cold)?
             } else {
                 // Counted where the zone lock already is: the zone's own
                 // counters (Linux counts on this CPU, still interrupts off).
@@ -780,7 +782,8 @@ impl PgData {
     /// Then `put_page_testzero`: if other references remain, that is all.
     /// Otherwise a single page goes to this CPU's per-CPU list
     /// (`free_hot_page`, the hot end), a bigger block to the buddy
-    /// allocator (`__free_pages_ok`).
+    /// allocator (`__free_pages_ok`) — or, on lists made as 6.1 makes them,
+    /// a block of order up to 3 to its per-CPU list too.
     pub fn __free_pages(&self, page: &Page, order: usize) {
         self.free_pages_hot_cold(page, order, false);
     }
@@ -805,8 +808,8 @@ impl PgData {
             return;
         };
         if page.put_page_testzero() {
-            if order == 0 {
-                self.free_hot_cold_page(page, pfn, cold);
+            if self.pcp_allowed_order(page.page_zonenum(), order) {
+                self.free_hot_cold_page(page, pfn, order, cold);
             } else {
                 self.__free_pages_ok(page, pfn, order);
             }
@@ -1542,8 +1545,8 @@ mod tests {
         for zone_type in ZoneType::ALL {
             for cpu in 0..NR_CPUS {
                 let pageset = pgdat.zone_pcp(zone_type, cpu).lock();
-                for (pfn, _) in pageset.pcp().lists.iter().flat_map(|list| list.iter(&map)) {
-                    owner[pfn] += 1;
+                for (pfn, order) in pageset.pcp().blocks(&map) {
+                    owner[pfn..][..1 << order].iter_mut().for_each(|n| *n += 1);
                 }
             }
         }
