@@ -36,6 +36,7 @@
 
 use super::layout::{LAST_PKMAP, PKMAP_BASE, pkmap_addr, pkmap_nr};
 use super::PAGE_SIZE;
+use core::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 #[cfg(target_os = "none")]
 pub use kernel_side::*;
 
@@ -107,12 +108,12 @@ impl PageAddressTable for PageAddressHtable {
 }
 
 /// One entry of the page-address pool (Linux `struct page_address_map`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct PageAddressMap {
-    pfn: usize,
-    vaddr: usize,
+    pfn: AtomicUsize,
+    vaddr: AtomicUsize,
     /// Next entry in the same bucket or in the free pool, or [`NIL`].
-    next: u16,
+    next: AtomicU16,
 }
 
 /// End of a bucket's chain or of the free pool (Linux's list heads point
@@ -127,25 +128,34 @@ const _: () = assert!(LAST_PKMAP < NIL as usize);
 ///
 /// 128 buckets for up to 1024 entries, as 2.6.11 (`PA_HASH_ORDER` 7): a
 /// full window makes chains about eight long, so every `kmap` of a new
-/// page and every slot freed by a flush walks one. The walks compare PFNs
-/// in place, the cost Linux's `list_for_each_entry` has.
+/// page walks one. The walks compare PFNs in place, the cost Linux's
+/// `list_for_each_entry` has.
+///
+/// Every word is an atomic read and written with relaxed ordering: the
+/// table takes no lock itself, its users serialise the writers (in the
+/// kernel: `kmap_lock`, which every writer holds, plus the table's own
+/// interrupts-off lock against `page_address()` in interrupt handlers; see
+/// `kernel_side`). That lets code holding `kmap_lock` read it without the
+/// second lock — no writer can run — which Linux's `kmap_high` does not
+/// exploit: its `page_address()` takes the table lock every time.
+#[derive(Debug)]
 pub struct PageAddressHtable {
-    buckets: [u16; 1 << PA_HASH_ORDER],
+    buckets: [AtomicU16; 1 << PA_HASH_ORDER],
     pool: [PageAddressMap; LAST_PKMAP],
-    free: u16,
+    free: AtomicU16,
 }
 
 impl PageAddressHtable {
     /// An empty table with every pool entry on the free list (Linux
     /// `page_address_init`).
     pub const fn new() -> Self {
-        let mut pool = [PageAddressMap { pfn: 0, vaddr: 0, next: NIL }; LAST_PKMAP];
+        let mut pool = [const { PageAddressMap { pfn: AtomicUsize::new(0), vaddr: AtomicUsize::new(0), next: AtomicU16::new(NIL) } }; LAST_PKMAP];
         let mut index = 0;
         while index + 1 < LAST_PKMAP {
-            pool[index].next = index as u16 + 1;
+            pool[index] = PageAddressMap { pfn: AtomicUsize::new(0), vaddr: AtomicUsize::new(0), next: AtomicU16::new(index as u16 + 1) };
             index += 1;
         }
-        Self { buckets: [NIL; 1 << PA_HASH_ORDER], pool, free: 0 }
+        Self { buckets: [const { AtomicU16::new(NIL) }; 1 << PA_HASH_ORDER], pool, free: AtomicU16::new(0) }
     }
 
     /// Bucket of a frame (Linux hashes the `struct page` pointer with
@@ -154,24 +164,39 @@ impl PageAddressHtable {
         ((pfn as u32).wrapping_mul(0x9e37_0001) >> (32 - PA_HASH_ORDER)) as usize
     }
 
-    fn entries(&self, bucket: usize) -> impl Iterator<Item = u16> + '_ {
-        core::iter::successors(Some(self.buckets[bucket]).filter(|&i| i != NIL), |&i| {
-            Some(self.pool[i as usize].next).filter(|&next| next != NIL)
-        })
+    fn head(&self, bucket: usize) -> u16 {
+        self.buckets[bucket].load(Ordering::Relaxed)
+    }
+
+    fn next(&self, index: u16) -> u16 {
+        self.pool[index as usize].next.load(Ordering::Relaxed)
+    }
+
+    fn set_next(&self, index: u16, next: u16) {
+        self.pool[index as usize].next.store(next, Ordering::Relaxed);
+    }
+
+    /// Makes `prev`'s successor `next`, or the head of `bucket` if `prev`
+    /// is `NIL`.
+    fn link(&self, bucket: usize, prev: u16, next: u16) {
+        match prev {
+            NIL => self.buckets[bucket].store(next, Ordering::Relaxed),
+            prev => self.set_next(prev, next),
+        }
     }
 
     /// The pool index holding `pfn` and the one before it in its chain
     /// (`NIL` if it is the first); `None` if `pfn` has no entry.
     fn find(&self, bucket: usize, pfn: usize) -> Option<(u16, u16)> {
         let mut prev = NIL;
-        let mut index = self.buckets[bucket];
+        let mut index = self.head(bucket);
         while index != NIL {
             let entry = &self.pool[index as usize];
-            if entry.pfn == pfn {
+            if entry.pfn.load(Ordering::Relaxed) == pfn {
                 return Some((prev, index));
             }
             prev = index;
-            index = entry.next;
+            index = entry.next.load(Ordering::Relaxed);
         }
         None
     }
@@ -180,7 +205,7 @@ impl PageAddressHtable {
     /// Linux `page_address`).
     pub fn get(&self, pfn: usize) -> Option<usize> {
         let (_, index) = self.find(Self::bucket(pfn), pfn)?;
-        Some(self.pool[index as usize].vaddr)
+        Some(self.pool[index as usize].vaddr.load(Ordering::Relaxed))
     }
 
     /// Records (`Some`) or forgets (`None`) the address of `pfn` (Linux
@@ -188,33 +213,38 @@ impl PageAddressHtable {
     /// address for a page that already has one replaces it (Linux would
     /// add a second entry; its callers never ask). Recording when the pool
     /// is empty cannot happen while callers keep at most one entry per
-    /// pkmap slot; it is reported and ignored.
+    /// pkmap slot; it is reported and ignored. Writers must be serialised
+    /// (see the type's doc).
     #[doc(alias = "set_page_address")]
-    pub fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
+    pub fn set(&self, pfn: usize, vaddr: Option<usize>) {
         let bucket = Self::bucket(pfn);
         match (self.find(bucket, pfn), vaddr) {
-            (Some((_, index)), Some(vaddr)) => self.pool[index as usize].vaddr = vaddr,
+            (Some((_, index)), Some(vaddr)) => self.pool[index as usize].vaddr.store(vaddr, Ordering::Relaxed),
             (Some((prev, index)), None) => {
-                let next = self.pool[index as usize].next;
-                match prev {
-                    NIL => self.buckets[bucket] = next,
-                    prev => self.pool[prev as usize].next = next,
-                }
-                self.pool[index as usize].next = self.free;
-                self.free = index;
+                self.link(bucket, prev, self.next(index));
+                self.release(index);
             }
             (None, Some(vaddr)) => {
-                let index = self.free;
+                let index = self.free.load(Ordering::Relaxed);
                 if index == NIL {
                     log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
                     return;
                 }
-                self.free = self.pool[index as usize].next;
-                self.pool[index as usize] = PageAddressMap { pfn, vaddr, next: self.buckets[bucket] };
-                self.buckets[bucket] = index;
+                self.free.store(self.next(index), Ordering::Relaxed);
+                let entry = &self.pool[index as usize];
+                entry.pfn.store(pfn, Ordering::Relaxed);
+                entry.vaddr.store(vaddr, Ordering::Relaxed);
+                entry.next.store(self.head(bucket), Ordering::Relaxed);
+                self.buckets[bucket].store(index, Ordering::Relaxed);
             }
             (None, None) => {}
         }
+    }
+
+    /// Gives pool entry `index`, already unlinked, back to the free pool.
+    fn release(&self, index: u16) {
+        self.set_next(index, self.free.load(Ordering::Relaxed));
+        self.free.store(index, Ordering::Relaxed);
     }
 
     /// Forgets every address in one of the `freed` slots, in one sweep of
@@ -222,20 +252,16 @@ impl PageAddressHtable {
     /// each freed slot, and each call walks that page's chain; a flush
     /// frees most of the window, so one pass over every chain (128 heads
     /// and at most 1024 entries) does the same work once instead of
-    /// walking half a chain 1024 times.
-    pub fn forget_slots(&mut self, freed: &SlotSet) {
+    /// walking half a chain 1024 times. Writers must be serialised.
+    pub fn forget_slots(&self, freed: &SlotSet) {
         for bucket in 0..self.buckets.len() {
             let mut prev = NIL;
-            let mut index = self.buckets[bucket];
+            let mut index = self.head(bucket);
             while index != NIL {
-                let PageAddressMap { vaddr, next, .. } = self.pool[index as usize];
-                if freed.contains(pkmap_nr(vaddr)) {
-                    match prev {
-                        NIL => self.buckets[bucket] = next,
-                        prev => self.pool[prev as usize].next = next,
-                    }
-                    self.pool[index as usize].next = self.free;
-                    self.free = index;
+                let next = self.next(index);
+                if freed.contains(pkmap_nr(self.pool[index as usize].vaddr.load(Ordering::Relaxed))) {
+                    self.link(bucket, prev, next);
+                    self.release(index);
                 } else {
                     prev = index;
                 }
@@ -246,7 +272,9 @@ impl PageAddressHtable {
 
     /// Number of recorded addresses.
     pub fn len(&self) -> usize {
-        (0..self.buckets.len()).map(|b| self.entries(b).count()).sum()
+        (0..self.buckets.len())
+            .map(|bucket| core::iter::successors(Some(self.head(bucket)).filter(|&i| i != NIL), |&i| Some(self.next(i)).filter(|&n| n != NIL)).count())
+            .sum()
     }
 
     /// Whether no address is recorded.
@@ -424,28 +452,39 @@ mod kernel_side {
     /// IPI, and a CPU spinning for `kmap_lock` with interrupts *on* still
     /// takes it.
     static KMAP_LOCK: SpinLock<Pkmap> = SpinLock::new(Pkmap::new());
-    /// `page_address_htable` with its lock, taken for one lookup or update
-    /// at a time (inside `kmap_lock` when both are needed). `page_address()`
-    /// may run anywhere, interrupts included, so its lock keeps interrupts
-    /// off — and is never held across the shootdown.
-    static PAGE_ADDRESS_HTABLE: SpinLockIrq<PageAddressHtable> = SpinLockIrq::new(PageAddressHtable::new());
+    /// `page_address_htable`. Its writers hold `kmap_lock` and
+    /// [`PAGE_ADDRESS_LOCK`]; readers hold one of the two.
+    static PAGE_ADDRESS_HTABLE: PageAddressHtable = PageAddressHtable::new();
+    /// The table's lock (Linux `page_address_slot.lock`), for the readers
+    /// that do not hold `kmap_lock`: `page_address()` may run anywhere,
+    /// interrupts included, so the lock keeps interrupts off — and it is
+    /// never held across the shootdown. Taken by the writers around each
+    /// update.
+    static PAGE_ADDRESS_LOCK: SpinLockIrq<()> = SpinLockIrq::new(());
 
-    /// [`PageAddressTable`] over the locked global table (Linux
-    /// `page_address` / `set_page_address`, which lock it themselves).
+    /// [`PageAddressTable`] over the global table for code holding
+    /// `kmap_lock` (only `Pkmap`'s methods, called under it, get one).
+    /// Lookups take no other lock: every writer holds `kmap_lock`, so none
+    /// can run meanwhile. This spares `kmap` and `kunmap` an interrupts-off
+    /// section each (Linux takes the table lock in `page_address` there
+    /// too), which under QEMU's TCG is the dearest part of a `kmap` hit:
+    /// turning interrupts back on ends the translated block.
     struct LockedHtable;
 
     impl PageAddressTable for LockedHtable {
         fn get(&self, pfn: usize) -> Option<usize> {
-            PAGE_ADDRESS_HTABLE.lock().get(pfn)
+            PAGE_ADDRESS_HTABLE.get(pfn)
         }
         fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
-            PAGE_ADDRESS_HTABLE.lock().set(pfn, vaddr)
+            let _readers_out = PAGE_ADDRESS_LOCK.lock();
+            PAGE_ADDRESS_HTABLE.set(pfn, vaddr)
         }
         /// One lock and one sweep for a whole flush, where Linux takes the
         /// lock per slot in `set_page_address`. Released before the
         /// shootdown that follows, which must not run with interrupts off.
         fn forget_slots(&mut self, freed: &SlotSet) {
-            PAGE_ADDRESS_HTABLE.lock().forget_slots(freed)
+            let _readers_out = PAGE_ADDRESS_LOCK.lock();
+            PAGE_ADDRESS_HTABLE.forget_slots(freed)
         }
     }
     /// Where `kmap` sleeps when every slot is busy (Linux `pkmap_map_wait`).
@@ -485,7 +524,8 @@ mod kernel_side {
         if !page.is_highmem() {
             return Some(__va((pfn as u64) << PAGE_SHIFT));
         }
-        PAGE_ADDRESS_HTABLE.lock().get(pfn)
+        let _writers_out = PAGE_ADDRESS_LOCK.lock();
+        PAGE_ADDRESS_HTABLE.get(pfn)
     }
 
     /// Maps `page` for as long as the caller needs (Linux `kmap`): low pages
@@ -607,7 +647,8 @@ mod kernel_side {
         }
         PkmapStats {
             slots,
-            mapped_pages: PAGE_ADDRESS_HTABLE.lock().len(),
+            // Under kmap_lock: no writer runs.
+            mapped_pages: PAGE_ADDRESS_HTABLE.len(),
             flushes: pkmap.flushes(),
             sleeps: KMAP_SLEEPS.load(Ordering::Relaxed),
             kunmap_bugs: KUNMAP_BUGS.load(Ordering::Relaxed),
