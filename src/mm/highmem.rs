@@ -66,6 +66,10 @@ pub trait PageAddressTable {
     fn get(&self, pfn: usize) -> Option<usize>;
     /// Records (`Some`) or forgets (`None`) the address of `pfn`.
     fn set(&mut self, pfn: usize, vaddr: Option<usize>);
+    /// Records the address of `pfn`, which has none (Linux
+    /// `set_page_address` with an address only adds an entry); the caller
+    /// looked under `kmap_lock`, which every writer holds.
+    fn insert_new(&mut self, pfn: usize, vaddr: usize);
     /// Forgets every address that lies in one of the `freed` slots: what a
     /// flush of the window does for the slots it frees.
     fn forget_slots(&mut self, freed: &SlotSet);
@@ -104,6 +108,9 @@ impl PageAddressTable for PageAddressHtable {
     }
     fn forget_slots(&mut self, freed: &SlotSet) {
         PageAddressHtable::forget_slots(self, freed)
+    }
+    fn insert_new(&mut self, pfn: usize, vaddr: usize) {
+        PageAddressHtable::insert_new(self, pfn, vaddr)
     }
 }
 
@@ -165,11 +172,11 @@ impl PageAddressHtable {
     }
 
     fn head(&self, bucket: usize) -> u16 {
-        self.buckets[bucket].load(Ordering::Relaxed)
+        self.buckets[bucket].load(Ordering::Acquire)
     }
 
     fn next(&self, index: u16) -> u16 {
-        self.pool[index as usize].next.load(Ordering::Relaxed)
+        self.pool[index as usize].next.load(Ordering::Acquire)
     }
 
     fn set_next(&self, index: u16, next: u16) {
@@ -196,7 +203,7 @@ impl PageAddressHtable {
                 return Some((prev, index));
             }
             prev = index;
-            index = entry.next.load(Ordering::Relaxed);
+            index = entry.next.load(Ordering::Acquire);
         }
         None
     }
@@ -224,21 +231,43 @@ impl PageAddressHtable {
                 self.link(bucket, prev, self.next(index));
                 self.release(index);
             }
-            (None, Some(vaddr)) => {
-                let index = self.free.load(Ordering::Relaxed);
-                if index == NIL {
-                    log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
-                    return;
-                }
-                self.free.store(self.next(index), Ordering::Relaxed);
-                let entry = &self.pool[index as usize];
-                entry.pfn.store(pfn, Ordering::Relaxed);
-                entry.vaddr.store(vaddr, Ordering::Relaxed);
-                entry.next.store(self.head(bucket), Ordering::Relaxed);
-                self.buckets[bucket].store(index, Ordering::Relaxed);
-            }
+            (None, Some(vaddr)) => self.publish(bucket, pfn, vaddr),
             (None, None) => {}
         }
+    }
+
+    /// Records the address of `pfn`, which has none yet, without walking
+    /// its chain (Linux `set_page_address` with an address). A debug build
+    /// checks the promise (`CONFIG_DEBUG_HIGHMEM`).
+    ///
+    /// Safe against readers that walk the chain meanwhile, so the kernel
+    /// calls it without the table lock: the new entry is filled in first
+    /// and only then made the head of its chain (a release store, paired
+    /// with the acquire loads of the walk), so a walk sees the chain either
+    /// without it or with all of it. The entry comes from the free pool,
+    /// which no walk can reach: entries get there by being unlinked, which
+    /// takes the lock, so a walk that could still stand on one has ended.
+    /// (Removing is not safe this way and keeps the lock.)
+    pub fn insert_new(&self, pfn: usize, vaddr: usize) {
+        let bucket = Self::bucket(pfn);
+        debug_assert!(self.find(bucket, pfn).is_none(), "insert_new: pfn {pfn:#x} already has an address");
+        self.publish(bucket, pfn, vaddr);
+    }
+
+    /// Takes a pool entry for `pfn`, fills it, then makes it the head of
+    /// `bucket` (see [`PageAddressHtable::insert_new`]).
+    fn publish(&self, bucket: usize, pfn: usize, vaddr: usize) {
+        let index = self.free.load(Ordering::Relaxed);
+        if index == NIL {
+            log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
+            return;
+        }
+        self.free.store(self.next(index), Ordering::Relaxed);
+        let entry = &self.pool[index as usize];
+        entry.pfn.store(pfn, Ordering::Relaxed);
+        entry.vaddr.store(vaddr, Ordering::Relaxed);
+        entry.next.store(self.head(bucket), Ordering::Relaxed);
+        self.buckets[bucket].store(index, Ordering::Release);
     }
 
     /// Gives pool entry `index`, already unlinked, back to the free pool.
@@ -386,7 +415,9 @@ impl Pkmap {
         ptes.set(nr, pfn);
         self.pkmap_count[nr] = 1;
         let vaddr = pkmap_addr(nr);
-        htable.set(pfn, Some(vaddr));
+        // kmap_high_locked looked the page up under kmap_lock: it has no
+        // address, and no other writer can give it one meanwhile.
+        htable.insert_new(pfn, vaddr);
         Some(vaddr)
     }
 
@@ -485,6 +516,12 @@ mod kernel_side {
         fn forget_slots(&mut self, freed: &SlotSet) {
             let _readers_out = PAGE_ADDRESS_LOCK.lock();
             PAGE_ADDRESS_HTABLE.forget_slots(freed)
+        }
+        /// Without the table lock: an insertion is safe against readers
+        /// (see [`PageAddressHtable::insert_new`]), and kmap_lock keeps
+        /// other writers out.
+        fn insert_new(&mut self, pfn: usize, vaddr: usize) {
+            PAGE_ADDRESS_HTABLE.insert_new(pfn, vaddr)
         }
     }
     /// Where `kmap` sleeps when every slot is busy (Linux `pkmap_map_wait`).

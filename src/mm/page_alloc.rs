@@ -664,15 +664,21 @@ impl PgData {
         page
     }
 
-    /// The passes of [`PgData::__alloc_pages`] (its steps 1 to 8).
+    /// The passes of [`PgData::__alloc_pages`] (its steps 1 to 8): the
+    /// first scan, then, if it found nothing, the rest out of line.
     fn __alloc_pages_passes(&self, gfp_mask: GfpFlags, order: usize, zonelist: &Zonelist) -> Option<&'static Page> {
+        self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_WMARK_LOW)
+            .or_else(|| self.__alloc_pages_slowpath(gfp_mask, order, zonelist))
+    }
+
+    /// Steps 2 to 8 of [`PgData::__alloc_pages`], once the first scan at
+    /// `pages_low` failed. Linux 2.6.31 splits them off the same way (as
+    /// `__alloc_pages_slowpath`): kept out of line, the common case's code
+    /// is short and needs nothing of this worked out.
+    #[cold]
+    #[inline(never)]
+    fn __alloc_pages_slowpath(&self, gfp_mask: GfpFlags, order: usize, zonelist: &Zonelist) -> Option<&'static Page> {
         'restart: loop {
-            if let Some(page) = self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_WMARK_LOW) {
-                return Some(page);
-            }
-            // The slow path starts here; the fast one above needs nothing
-            // more worked out (Linux 2.6.31 splits it off the same way, as
-            // `__alloc_pages_slowpath`).
             let wait = gfp_mask.contains(GfpFlags::__GFP_WAIT);
             let min_flags = gfp_to_alloc_flags(gfp_mask);
             for &zone_type in zonelist.zones() {
@@ -709,6 +715,12 @@ impl PgData {
                     }
                     let freed = self.out_of_memory(zonelist, gfp_mask, order);
                     if freed > 0 || gfp_mask.contains(GfpFlags::__GFP_NOFAIL) {
+                        // Start over with step 1's scan.
+                        if let Some(page) =
+                            self.get_page_from_freelist(gfp_mask, order, zonelist, AllocFlags::ALLOC_WMARK_LOW)
+                        {
+                            return Some(page);
+                        }
                         continue 'restart;
                     }
                     return None;
