@@ -301,9 +301,15 @@ impl PageAddressHtable {
 
     /// Number of recorded addresses.
     pub fn len(&self) -> usize {
-        (0..self.buckets.len())
-            .map(|bucket| core::iter::successors(Some(self.head(bucket)).filter(|&i| i != NIL), |&i| Some(self.next(i)).filter(|&n| n != NIL)).count())
-            .sum()
+        let mut len = 0;
+        for bucket in 0..self.buckets.len() {
+            let mut index = self.head(bucket);
+            while index != NIL {
+                len += 1;
+                index = self.next(index);
+            }
+        }
+        len
     }
 
     /// Whether no address is recorded.

@@ -160,9 +160,10 @@ impl PerCpuPages {
     }
 
     /// Every block on the lists, as `(first PFN, order)`.
-    pub fn blocks<'m>(&self, map: &MemMap<'m>) -> impl Iterator<Item = (usize, usize)> + 'm {
-        let walks: [_; NR_PCP_LISTS] = core::array::from_fn(|pindex| self.lists[pindex].iter(map));
-        walks.into_iter().enumerate().flat_map(|(pindex, walk)| walk.map(move |(pfn, _)| (pfn, pindex_to_order(pindex))))
+    pub fn blocks(&self, map: &MemMap<'_>) -> impl Iterator<Item = (usize, usize)> {
+        self.lists.iter().enumerate().flat_map(move |(pindex, list)| {
+            list.iter(map).map(move |(pfn, _)| (pfn, pindex_to_order(pindex)))
+        })
     }
 }
 
