@@ -57,15 +57,14 @@ pub trait PkmapPageTable {
 }
 
 /// Where the bookkeeping records which page a slot maps (Linux
-/// `page_address` / `set_page_address`). The table itself implements it;
-/// the kernel's implementation takes the table's own lock on each call, as
-/// Linux's `set_page_address` does, so `kmap_lock`'s holder never keeps
-/// that (interrupt-disabling) lock across a TLB shootdown.
+/// `page_address` / `set_page_address`), as `Pkmap`'s methods use it under
+/// `kmap_lock`. The table itself implements it (the host tests); the
+/// kernel's implementation takes the table's own interrupts-off lock only
+/// where readers elsewhere need it (`forget_slots`), and never across a
+/// TLB shootdown.
 pub trait PageAddressTable {
     /// The pkmap address of `pfn`, if it has one.
     fn get(&self, pfn: usize) -> Option<usize>;
-    /// Records (`Some`) or forgets (`None`) the address of `pfn`.
-    fn set(&mut self, pfn: usize, vaddr: Option<usize>);
     /// Records the address of `pfn`, which has none (Linux
     /// `set_page_address` with an address only adds an entry); the caller
     /// looked under `kmap_lock`, which every writer holds.
@@ -103,9 +102,6 @@ impl PageAddressTable for PageAddressHtable {
     fn get(&self, pfn: usize) -> Option<usize> {
         PageAddressHtable::get(self, pfn)
     }
-    fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
-        PageAddressHtable::set(self, pfn, vaddr)
-    }
     fn forget_slots(&mut self, freed: &SlotSet) {
         PageAddressHtable::forget_slots(self, freed)
     }
@@ -138,7 +134,8 @@ const _: () = assert!(LAST_PKMAP < NIL as usize);
 /// page walks one. The walks compare PFNs in place, the cost Linux's
 /// `list_for_each_entry` has.
 ///
-/// Every word is an atomic read and written with relaxed ordering: the
+/// Every word is an atomic (chain links published with release stores and
+/// read with acquire loads, see [`PageAddressHtable::insert_new`]): the
 /// table takes no lock itself, its users serialise the writers (in the
 /// kernel: `kmap_lock`, which every writer holds, plus the table's own
 /// interrupts-off lock against `page_address()` in interrupt handlers; see
@@ -511,10 +508,6 @@ mod kernel_side {
     impl PageAddressTable for LockedHtable {
         fn get(&self, pfn: usize) -> Option<usize> {
             PAGE_ADDRESS_HTABLE.get(pfn)
-        }
-        fn set(&mut self, pfn: usize, vaddr: Option<usize>) {
-            let _readers_out = PAGE_ADDRESS_LOCK.lock();
-            PAGE_ADDRESS_HTABLE.set(pfn, vaddr)
         }
         /// One lock and one sweep for a whole flush, where Linux takes the
         /// lock per slot in `set_page_address`. Released before the
