@@ -92,6 +92,11 @@ const MIGRATETYPE_WIDTH: u32 = 2;
 const MIGRATETYPE_PGSHIFT: u32 = ZONES_PGSHIFT - MIGRATETYPE_WIDTH;
 /// Mask of the migratetype field after shifting it down.
 const MIGRATETYPE_MASK: u32 = (1 << MIGRATETYPE_WIDTH) - 1;
+/// `flags` with its free-list field set to `migratetype`.
+const fn with_freepage_migratetype(flags: u32, migratetype: MigrateType) -> u32 {
+    (flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | (migratetype as u32) << MIGRATETYPE_PGSHIFT
+}
+
 /// Position of the pageblock's migrate type, kept in the descriptor of the
 /// pageblock's first frame (see [`Page::pageblock_migratetype_bits`]).
 const PAGEBLOCK_PGSHIFT: u32 = MIGRATETYPE_PGSHIFT - MIGRATETYPE_WIDTH;
@@ -334,18 +339,18 @@ impl Page {
     /// lock, so a plain read and write of `flags` is enough (as for
     /// [`Page::set_buddy`]).
     pub fn set_freepage_migratetype(&self, migratetype: MigrateType) {
-        let field = (migratetype as u32) << MIGRATETYPE_PGSHIFT;
-        self.update_flags_locked(|flags| (flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | field);
+        self.update_flags_locked(|flags| with_freepage_migratetype(flags, migratetype));
     }
 
     /// The per-CPU list this page sits on (Linux 4.6+
     /// `get_pcppage_migratetype`). A page on a per-CPU list is not a buddy
     /// block, so `private` is free to hold it — where 2.6.24 to 3.x keep
     /// it too (`set_page_private(page, migratetype)` in
-    /// `free_hot_cold_page` and `rmqueue_bulk`). Unlike the free-list field
-    /// in `flags`, which other CPUs may update beside it (the pageblock
-    /// bits) and so needs an atomic read-modify-write, this is one plain
-    /// store on the per-CPU fast path. Meaningless off a per-CPU list;
+    /// `free_hot_cold_page` and `rmqueue_bulk`). The free-list field in
+    /// `flags` would not do here: the per-CPU path runs without the zone
+    /// lock, while the zone lock's holder may rewrite the pageblock bits in
+    /// the same word, so writing it would need an atomic read-modify-write;
+    /// `private` takes one plain store. Meaningless off a per-CPU list;
     /// `prep_new_page` sets `private` back to 0.
     pub fn get_pcppage_migratetype(&self) -> MigrateType {
         MigrateType::from_index(self.private.load(Ordering::Relaxed) as usize & MIGRATETYPE_MASK as usize)
@@ -362,8 +367,7 @@ impl Page {
     /// [`Page::set_freepage_migratetype`] in one plain write of `flags`,
     /// under the zone lock as both require).
     pub fn set_buddy_on_list(&self, migratetype: MigrateType) {
-        let field = (migratetype as u32) << MIGRATETYPE_PGSHIFT;
-        self.update_flags_locked(|flags| (flags & !(MIGRATETYPE_MASK << MIGRATETYPE_PGSHIFT)) | field | PageFlags::BUDDY.bits());
+        self.update_flags_locked(|flags| with_freepage_migratetype(flags, migratetype) | PageFlags::BUDDY.bits());
     }
 
     /// The migrate type of the pageblock this frame starts (see
