@@ -678,9 +678,9 @@ impl PgData {
     #[cold]
     #[inline(never)]
     fn __alloc_pages_slowpath(&self, gfp_mask: GfpFlags, order: usize, zonelist: &Zonelist) -> Option<&'static Page> {
+        let wait = gfp_mask.contains(GfpFlags::__GFP_WAIT);
+        let min_flags = gfp_to_alloc_flags(gfp_mask);
         'restart: loop {
-            let wait = gfp_mask.contains(GfpFlags::__GFP_WAIT);
-            let min_flags = gfp_to_alloc_flags(gfp_mask);
             for &zone_type in zonelist.zones() {
                 self.wakeup_kswapd(zone_type, order);
             }

@@ -94,14 +94,13 @@ use super::list::PageList;
 use super::migratetype::{MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MigrateType};
 use super::mmzone::{PgData, Zone, ZoneType};
 use super::page::{MemMap, Page};
-use core::sync::atomic::Ordering;
-use super::page_alloc::FreeListError;
+use super::page_alloc::{FreeListError, PAGE_ALLOC_COSTLY_ORDER};
 use super::vmstat::{VmEventItem, VmEvents};
 use super::{PAGE_SHIFT, PAGE_SIZE};
 use crate::arch::current::irqflags::{local_irq_restore, local_irq_save};
 use crate::arch::current::smp::smp_processor_id;
 use crate::mm::layout::NR_CPUS;
-use super::page_alloc::PAGE_ALLOC_COSTLY_ORDER;
+use core::sync::atomic::Ordering;
 
 /// Lists per pageset: one per migrate type and order up to
 /// `PAGE_ALLOC_COSTLY_ORDER` (Linux 5.14 `NR_PCP_LISTS`). 2.6 uses only the
@@ -262,10 +261,11 @@ pub fn zone_highsize(low_wmark: usize, batch: usize, cpus: usize) -> usize {
 }
 
 impl Zone {
-    /// Take up to `count` order-0 pages of `migratetype` from the buddy
-    /// allocator onto `list` (Linux `rmqueue_bulk`, with the `cold` argument
-    /// seed 001 passes: 2.6.31 and later); the zone lock is held. Returns
-    /// how many were taken. Each page records the list it is on.
+    /// Take up to `count` blocks of `order` and `migratetype` from the
+    /// buddy allocator onto `list` (Linux `rmqueue_bulk`, with the `cold`
+    /// argument seed 001 passes: 2.6.31 and later; the `order` argument is
+    /// 5.14's, always 0 on 2.6's lists); the zone lock is held. Returns how
+    /// many were taken. Each block's head records the list it is on.
     ///
     /// The list is empty when this is called (the per-CPU path refills only
     /// an empty list), and `__rmqueue` hands the pages out in ascending PFN
@@ -331,7 +331,7 @@ impl Zone {
             self.__free_one_page(pfn, order, migratetype);
             freed += 1 << order;
         }
-        pcp.count = pcp.count.saturating_sub(freed);
+        pcp.count -= freed;
         freed
     }
 }
@@ -404,14 +404,16 @@ impl PgData {
         order == 0 || (order <= PAGE_ALLOC_COSTLY_ORDER && self.pcp_high_order[zone_type as usize].load(Ordering::Relaxed))
     }
 
-    /// Take one free page of `migratetype` from this CPU's list for
-    /// `zone_type` and count the allocation (the order-0 half of Linux
-    /// `buffered_rmqueue`, seed 001): with interrupts off, refill the list
-    /// from the buddy allocator if it is empty (`rmqueue_bulk`, `batch`
-    /// pages under the zone lock), take the head (hot) or, for `cold`, the
-    /// tail, and count `pgalloc` and `zone_statistics` for a request whose
-    /// zonelist starts at `preferred_zone`. `None` if the zone has no page
-    /// at all for the list.
+    /// Take one free block of `order` and `migratetype` from this CPU's
+    /// list for `zone_type` and count the allocation (the per-CPU half of
+    /// Linux `buffered_rmqueue`, seed 001, where `order` is always 0; 5.14's
+    /// `rmqueue_pcplist` for the higher orders): with interrupts off,
+    /// refill the list from the buddy allocator if it is empty
+    /// (`rmqueue_bulk`, `batch` pages' worth under the zone lock), take the
+    /// head (hot) or, for `cold`, the tail, and count `pgalloc` and
+    /// `zone_statistics` for a request whose zonelist starts at
+    /// `preferred_zone`. `None` if the zone has no block at all for the
+    /// list.
     ///
     /// The whole of it is one interrupts-off region with one pageset lock
     /// (`lock_this_cpu`), as Linux's is one `local_irq_save` region: the
@@ -448,11 +450,12 @@ impl PgData {
         Some(pfn)
     }
 
-    /// Free one page whose last reference was just dropped onto this CPU's
-    /// list (Linux `free_hot_cold_page`): check it, record the free list it
-    /// belongs to (its pageblock's type), put it at the head, or the tail
-    /// for `cold`, and if that brings the list to `high`, spill `batch`
-    /// pages back to the buddy allocator. The list work, the count and the
+    /// Free a block whose last reference was just dropped onto this CPU's
+    /// list of its order (Linux `free_hot_cold_page`, order 0 only; 5.14's
+    /// `free_unref_page` for orders up to 3): check it, record the free
+    /// list it belongs to (its pageblock's type), put it at the head, or
+    /// the tail for `cold`, and if that brings the lists to `high` pages,
+    /// spill `batch` pages back to the buddy allocator. The list work, the count and the
     /// spill are one interrupts-off region under this CPU's pageset lock.
     pub(super) fn free_hot_cold_page(&self, page: &Page, pfn: usize, order: usize, cold: bool) {
         if !self.free_pages_check_block(page, pfn, order) {
@@ -471,8 +474,7 @@ impl PgData {
             pcp.lists[list].add(pfn, &map);
         }
         pcp.count += 1 << order;
-        let spill = pcp.count >= pcp.high;
-        if spill {
+        if pcp.count >= pcp.high {
             let batch = pcp.batch;
             self.zone(zone_type).lock().free_pcppages_bulk(batch, pcp);
             self.count_on_pageset(&mut pageset, zone_type, VmEventItem::PcpSpill, 1);
@@ -657,15 +659,8 @@ mod tests {
     /// difference shows.
     #[test]
     fn a_burst_fits_on_lists_sized_as_6_1() {
-        use crate::mm::bootmem::free_all_bootmem;
         use crate::mm::gfp::GfpFlags;
-        use crate::mm::mmzone::test_support::node;
-        use crate::mm::pfn_phys;
-        let pages = 262_144; // 1 GiB, one Normal zone after a 16 MiB DMA zone
-        let pgdat: &'static PgData = Box::leak(Box::new(node(pages, [4096, pages, pages], &[(0, pages)])));
-        free_all_bootmem(pgdat, [(0, pfn_phys(pages as u64))].into_iter());
-        pgdat.init_per_zone_pages_min();
-        pgdat.setup_per_cpu_pageset();
+        let (pgdat, _) = gib_node();
         let events = |item| pgdat.zone_vm_events(ZoneType::Normal).get(item);
         let burst = || {
             let held: Vec<_> = (0..1024).map(|_| pgdat.alloc_page(GfpFlags::GFP_KERNEL).unwrap()).collect();
@@ -694,8 +689,8 @@ mod tests {
         assert_eq!(pgdat.drain_local_pages(), on_lists);
     }
 
-    /// A 1 GiB node with 2.6's lists, its Normal zone's buddy state at
-    /// the start.
+    /// A 1 GiB node (one Normal zone after a 16 MiB DMA zone) with 2.6's
+    /// lists, and its Normal zone's buddy state at the start.
     fn gib_node() -> (&'static PgData, [usize; crate::mm::MAX_ORDER]) {
         use crate::mm::bootmem::free_all_bootmem;
         use crate::mm::mmzone::test_support::node;
