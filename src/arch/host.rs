@@ -4,7 +4,9 @@
 
 pub mod irqflags {
     //! Interrupt state on the host: a per-thread flag, so nesting of
-    //! save/restore can still be checked by tests.
+    //! save/restore can still be checked by tests. Inlined, as the
+    //! kernel's `pushf; cli` is: the host benchmark should time the
+    //! allocator, not calls into this stand-in.
     use std::cell::Cell;
 
     thread_local!(static ENABLED: Cell<bool> = const { Cell::new(true) });
@@ -14,20 +16,25 @@ pub mod irqflags {
     #[must_use = "give the saved state back to local_irq_restore()"]
     pub struct IrqFlags(bool);
 
+    #[inline]
     pub fn irqs_enabled() -> bool {
         ENABLED.with(Cell::get)
     }
+    #[inline]
     pub fn local_irq_disable() {
         ENABLED.with(|e| e.set(false));
     }
+    #[inline]
     pub fn local_irq_enable() {
         ENABLED.with(|e| e.set(true));
     }
+    #[inline]
     pub fn local_irq_save() -> IrqFlags {
         let flags = IrqFlags(irqs_enabled());
         local_irq_disable();
         flags
     }
+    #[inline]
     pub fn local_irq_restore(flags: IrqFlags) {
         ENABLED.with(|e| e.set(flags.0));
     }
@@ -35,6 +42,7 @@ pub mod irqflags {
 
 pub mod smp {
     /// The host runs the algorithms as "CPU 0".
+    #[inline]
     pub fn smp_processor_id() -> usize {
         0
     }

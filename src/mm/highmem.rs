@@ -212,27 +212,6 @@ impl PageAddressHtable {
         Some(self.pool[index as usize].vaddr.load(Ordering::Relaxed))
     }
 
-    /// Records (`Some`) or forgets (`None`) the address of `pfn` (Linux
-    /// `set_page_address`), with one walk of the chain either way: an
-    /// address for a page that already has one replaces it (Linux would
-    /// add a second entry; its callers never ask). Recording when the pool
-    /// is empty cannot happen while callers keep at most one entry per
-    /// pkmap slot; it is reported and ignored. Writers must be serialised
-    /// (see the type's doc).
-    #[doc(alias = "set_page_address")]
-    pub fn set(&self, pfn: usize, vaddr: Option<usize>) {
-        let bucket = Self::bucket(pfn);
-        match (self.find(bucket, pfn), vaddr) {
-            (Some((_, index)), Some(vaddr)) => self.pool[index as usize].vaddr.store(vaddr, Ordering::Relaxed),
-            (Some((prev, index)), None) => {
-                self.link(bucket, prev, self.next(index));
-                self.release(index);
-            }
-            (None, Some(vaddr)) => self.publish(bucket, pfn, vaddr),
-            (None, None) => {}
-        }
-    }
-
     /// Records the address of `pfn`, which has none yet, without walking
     /// its chain (Linux `set_page_address` with an address). A debug build
     /// checks the promise (`CONFIG_DEBUG_HIGHMEM`).
@@ -248,14 +227,10 @@ impl PageAddressHtable {
     pub fn insert_new(&self, pfn: usize, vaddr: usize) {
         let bucket = Self::bucket(pfn);
         debug_assert!(self.find(bucket, pfn).is_none(), "insert_new: pfn {pfn:#x} already has an address");
-        self.publish(bucket, pfn, vaddr);
-    }
-
-    /// Takes a pool entry for `pfn`, fills it, then makes it the head of
-    /// `bucket` (see [`PageAddressHtable::insert_new`]).
-    fn publish(&self, bucket: usize, pfn: usize, vaddr: usize) {
         let index = self.free.load(Ordering::Relaxed);
         if index == NIL {
+            // Cannot happen while callers keep at most one entry per pkmap
+            // slot (the pool has one per slot); reported and ignored.
             log::error!("set_page_address: page_address_pool exhausted (pfn {pfn:#x})");
             return;
         }
@@ -747,18 +722,16 @@ mod tests {
 
     #[test]
     fn htable_records_and_forgets_addresses() {
-        let mut table = PageAddressHtable::new();
-        for pfn in 0..LAST_PKMAP {
-            table.set(0x40000 + pfn * 7, Some(pkmap_addr(pfn)));
+        let table = PageAddressHtable::new();
+        for nr in 0..LAST_PKMAP {
+            table.insert_new(0x40000 + nr * 7, pkmap_addr(nr));
         }
         assert_eq!(table.len(), LAST_PKMAP);
         assert_eq!(table.get(0x40000 + 5 * 7), Some(pkmap_addr(5)));
-        table.set(0x40000, Some(pkmap_addr(9)));
-        assert_eq!(table.get(0x40000), Some(pkmap_addr(9)), "re-setting replaces");
-        assert_eq!(table.len(), LAST_PKMAP);
-        for pfn in 0..LAST_PKMAP {
-            table.set(0x40000 + pfn * 7, None);
-        }
+        assert_eq!(table.get(0x40000 + 5 * 7 + 1), None, "a frame never recorded");
+        let mut every_slot = SlotSet::new();
+        (0..LAST_PKMAP).for_each(|nr| every_slot.insert(nr));
+        table.forget_slots(&every_slot);
         assert!(table.is_empty());
         assert_eq!(table.get(0x40000), None);
     }
@@ -768,10 +741,10 @@ mod tests {
     /// entries back (the pool fills up again afterwards).
     #[test]
     fn forget_slots_forgets_exactly_the_freed_slots() {
-        let mut table = PageAddressHtable::new();
+        let table = PageAddressHtable::new();
         let pfn_of = |nr: usize| 0x40000 + nr * 7;
         for nr in 0..LAST_PKMAP {
-            table.set(pfn_of(nr), Some(pkmap_addr(nr)));
+            table.insert_new(pfn_of(nr), pkmap_addr(nr));
         }
         let mut freed = SlotSet::new();
         for nr in (0..LAST_PKMAP).filter(|nr| nr % 3 != 0) {
@@ -784,7 +757,7 @@ mod tests {
         }
         assert_eq!(table.len(), LAST_PKMAP.div_ceil(3));
         for nr in (0..LAST_PKMAP).filter(|nr| nr % 3 != 0) {
-            table.set(0x80000 + nr, Some(pkmap_addr(nr)));
+            table.insert_new(0x80000 + nr, pkmap_addr(nr));
         }
         assert_eq!(table.len(), LAST_PKMAP, "every forgotten entry went back to the pool");
     }

@@ -85,8 +85,10 @@
 //! * Lock order: pageset, then zone. Nothing takes a pageset lock while
 //!   holding a zone lock.
 //! * Spilling ([`Zone::free_pcppages_bulk`]) takes one page per non-empty
-//!   list in turn; Linux weights the rotation to free more from lists it had
-//!   to skip. The count freed is the same.
+//!   list in turn, starting with the list that reached `high` (6.1's
+//!   order); 2.6.32 weights the rotation to free more from lists it had to
+//!   skip, 6.1 empties a list before moving on. The count freed is the
+//!   same.
 //! * `count >= high` triggers the spill, as in Linux (the page that reaches
 //!   `high` is the one that spills).
 
@@ -307,29 +309,46 @@ impl Zone {
     /// Give `count` pages (at most all of them) from `pcp`'s lists back to
     /// the buddy allocator (Linux `free_pcppages_bulk`); the zone lock is
     /// held. The lists are visited in turn, one block from the tail (the
-    /// cold end) of each non-empty one; each block returns to the free list
-    /// its head records. A block of order `n` counts `2^n` pages, so the
-    /// last one may take the total past `count`, as in Linux. Returns the
-    /// pages freed.
-    pub(super) fn free_pcppages_bulk(&mut self, count: usize, pcp: &mut PerCpuPages) -> usize {
+    /// cold end) of each non-empty one, starting with list `pindex` (a spill
+    /// passes the list the freed block just went on); each block returns to
+    /// the free list its head records. A block of order `n` counts `2^n`
+    /// pages, so the last one may take the total past `count`, as in Linux.
+    /// Returns the pages freed.
+    ///
+    /// Two steps are 6.1's (the `pindex` argument, "drain the requested
+    /// list first", and the bounds `min_pindex`/`max_pindex`): a list
+    /// found empty at either end of the range still visited narrows the
+    /// range, so the rotation stops circling lists that hold nothing. That
+    /// matters here because 2.6's lists use 3 of the 12 (order 0 only):
+    /// without it, a spill of 31 pages from one list would look at all
+    /// twelve for every page. Unlike 6.1, which empties one list before moving on, we
+    /// keep 2.6.32's rotation of one block per list.
+    pub(super) fn free_pcppages_bulk(&mut self, count: usize, pcp: &mut PerCpuPages, pindex: usize) -> usize {
         let map = self.mem_map();
         let to_free = count.min(pcp.count);
         let mut freed = 0;
-        let mut list = 0;
-        // Stops early only if every list is empty, which a correct `count`
-        // rules out; it keeps a corrupt count from looping for ever.
-        let mut empty_in_a_row = 0;
-        while freed < to_free && empty_in_a_row < NR_PCP_LISTS {
-            list = (list + 1) % NR_PCP_LISTS;
-            let Some(pfn) = pcp.lists[list].pop_back(&map) else {
-                empty_in_a_row += 1;
-                continue;
-            };
-            empty_in_a_row = 0;
-            let order = pindex_to_order(list);
-            let migratetype = self.zone_page(pfn).get_pcppage_migratetype();
-            self.__free_one_page(pfn, order, migratetype);
-            freed += 1 << order;
+        // The lists that may still hold a block: `lo..hi` (6.1's
+        // `min_pindex..=max_pindex`).
+        let (mut lo, mut hi) = (0, NR_PCP_LISTS);
+        let mut list = pindex;
+        // Ends when enough is freed or the range is empty, i.e. every list
+        // is: a correct `count` rules that out, and it keeps a corrupt one
+        // from looping for ever.
+        while freed < to_free && lo < hi {
+            if let Some(pfn) = pcp.lists[list].pop_back(&map) {
+                let order = pindex_to_order(list);
+                let migratetype = self.zone_page(pfn).get_pcppage_migratetype();
+                self.__free_one_page(pfn, order, migratetype);
+                freed += 1 << order;
+            } else {
+                if list + 1 == hi {
+                    hi -= 1;
+                }
+                if list == lo {
+                    lo += 1;
+                }
+            }
+            list = if list + 1 >= hi { lo } else { list + 1 };
         }
         pcp.count -= freed;
         freed
@@ -476,7 +495,7 @@ impl PgData {
         pcp.count += 1 << order;
         if pcp.count >= pcp.high {
             let batch = pcp.batch;
-            self.zone(zone_type).lock().free_pcppages_bulk(batch, pcp);
+            self.zone(zone_type).lock().free_pcppages_bulk(batch, pcp, list);
             self.count_on_pageset(&mut pageset, zone_type, VmEventItem::PcpSpill, 1);
         }
         self.count_on_pageset(&mut pageset, zone_type, VmEventItem::PgFree, 1 << order);
@@ -493,7 +512,7 @@ impl PgData {
             drained += self
                 .zone(zone_type)
                 .lock()
-                .free_pcppages_bulk(count, &mut pageset.pcp);
+                .free_pcppages_bulk(count, &mut pageset.pcp, 0);
         }
         local_irq_restore(flags);
         drained
@@ -702,6 +721,46 @@ mod tests {
         pgdat.setup_per_cpu_pageset();
         let start = pgdat.zone(ZoneType::Normal).lock().buddyinfo();
         (pgdat, start)
+    }
+
+    /// A spill begins with the list whose free reached `high` (6.1's
+    /// "drain the requested list first"): with `batch` 1, the page that
+    /// goes back is the cold end of that list, even though another list
+    /// comes first in the rotation. Starting from the first list after
+    /// list 0, as before, would give back a movable page instead.
+    #[test]
+    fn a_spill_starts_with_the_list_that_reached_high() {
+        use crate::mm::gfp::GfpFlags;
+        let (pgdat, _) = gib_node();
+        pgdat.setup_pagelist_highmark(ZoneType::Normal, 4);
+        let movable = GfpFlags::GFP_KERNEL | GfpFlags::__GFP_MOVABLE;
+        let (a, b) = (pgdat.alloc_page(movable).unwrap(), pgdat.alloc_page(movable).unwrap());
+        let (c, d) = (pgdat.alloc_page(GfpFlags::GFP_KERNEL).unwrap(), pgdat.alloc_page(GfpFlags::GFP_KERNEL).unwrap());
+        let map = pgdat.node_mem_map();
+        let pfn = |page| pgdat.page_to_pfn(page).unwrap();
+        let list_of = |page| pcp_list_index(super::super::migratetype::get_pageblock_migratetype(&map, pfn(page)));
+        assert_eq!([a, b, c, d].map(list_of), [2, 2, 0, 0], "two movable pages, then two unmovable");
+        let on_lists = || {
+            let mut blocks: Vec<usize> =
+                pgdat.zone_pcp(ZoneType::Normal, 0).lock().pcp().blocks(&map).map(|(pfn, _)| pfn).collect();
+            blocks.sort();
+            blocks
+        };
+        let spills = pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::PcpSpill);
+        for page in [a, b, c] {
+            pgdat.__free_page(page);
+        }
+        // Whatever the refills left on the lists stays there; only the
+        // spill moves a page.
+        let before: Vec<usize> = on_lists();
+        assert!([a, b, c].iter().all(|&page| before.contains(&pfn(page))));
+        pgdat.__free_page(d);
+        assert_eq!(pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::PcpSpill) - spills, 1);
+        let mut expected: Vec<usize> = before.iter().copied().filter(|&p| p != pfn(c)).collect();
+        expected.push(pfn(d));
+        expected.sort();
+        assert_eq!(on_lists(), expected, "c, the cold end of the unmovable list, went back");
+        pgdat.check_pcp_lists(ZoneType::Normal).unwrap();
     }
 
     /// 2.6's lists hand an order-3 block straight back to the buddy
