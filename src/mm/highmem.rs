@@ -224,6 +224,7 @@ impl PageAddressHtable {
     /// which no walk can reach: entries get there by being unlinked, which
     /// takes the lock, so a walk that could still stand on one has ended.
     /// (Removing is not safe this way and keeps the lock.)
+    #[doc(alias = "set_page_address")]
     pub fn insert_new(&self, pfn: usize, vaddr: usize) {
         let bucket = Self::bucket(pfn);
         debug_assert!(self.find(bucket, pfn).is_none(), "insert_new: pfn {pfn:#x} already has an address");
@@ -254,6 +255,7 @@ impl PageAddressHtable {
     /// frees most of the window, so one pass over every chain (128 heads
     /// and at most 1024 entries) does the same work once instead of
     /// walking half a chain 1024 times. Writers must be serialised.
+    #[doc(alias = "set_page_address")]
     pub fn forget_slots(&self, freed: &SlotSet) {
         for bucket in 0..self.buckets.len() {
             let mut prev = NIL;
