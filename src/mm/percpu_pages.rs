@@ -48,7 +48,8 @@
 //! of their own (`PAGE_ALLOC_COSTLY_ORDER`). A burst of 1024 pages thus
 //! spills through the zone lock on 2.6's lists and never does on 6.1's.
 //! [`PgData::zone_set_pageset_high_and_batch`] makes a zone's lists the 6.1
-//! way, both changes (one list per order and migrate type,
+//! way, with 6.1's `batch` ([`zone_batchsize_6_1`]: a cap of 1 MiB, not
+//! 512 KiB, so 63 pages at 1 GiB) and both changes (one list per order and migrate type,
 //! [`NR_PCP_LISTS`]; a refill of a high order takes `max(batch >> order,
 //! 2)` blocks; `count` and `high` are in pages, so an order-3 block counts
 //! 8); the benchmark measures its bursts and order-3 pairs on both kinds
@@ -243,8 +244,21 @@ fn pcp_list_index(migratetype: MigrateType) -> usize {
 /// both of today's). A 16 MiB zone gets 0 (so `batch` 1 and `high` 0: no
 /// list), 112 MiB gets 7, 512 MiB and more get 31.
 pub fn zone_batchsize(present_pages: usize) -> usize {
-    let batch = (present_pages / 1024).min(512 * 1024 / PAGE_SIZE) / 4;
-    let batch = batch.max(1);
+    batchsize(present_pages, 512 * 1024 / PAGE_SIZE)
+}
+
+/// The batch size Linux 6.1 gives a zone of `managed_pages` (its
+/// `zone_batchsize`): 2.6's steps from the managed pages, with the cap
+/// raised to 1 MiB worth (256 pages), so zones of 1 GiB and more get 63.
+#[doc(alias = "zone_batchsize")]
+pub fn zone_batchsize_6_1(managed_pages: usize) -> usize {
+    batchsize(managed_pages, 1024 * 1024 / PAGE_SIZE)
+}
+
+/// `zone_batchsize`'s steps: 1/1024 of `pages`, at most `cap`, divided by
+/// 4, at least 1, times 1.5 rounded down to a power of two, minus one.
+fn batchsize(pages: usize, cap: usize) -> usize {
+    let batch = ((pages / 1024).min(cap) / 4).max(1);
     let scaled = batch + batch / 2;
     (1 << (usize::BITS - 1 - scaled.leading_zeros())) - 1
 }
@@ -392,19 +406,19 @@ impl PgData {
     /// Make `zone_type`'s lists on every CPU what Linux 6.1 has by default
     /// (`zone_set_pageset_high_and_batch`): `high` from the zone's low
     /// watermark ([`zone_highsize`], split over the online CPUs), `batch`
-    /// from [`zone_batchsize`] (6.1 caps that at 1 MiB worth of pages, so
-    /// its batch at 1 GiB is 63 where ours is 31), and blocks of orders 1
+    /// from 6.1's [`zone_batchsize_6_1`] (63 at 1 GiB, where 2.6's gives
+    /// 31, so a refill brings twice as many pages), and blocks of orders 1
     /// to 3 kept too (5.14's [`PgData::pcp_allowed_order`]). The kernel
     /// keeps 2.6's lists (`setup_per_cpu_pageset`, which also undoes
     /// this); the benchmark uses this to compare its bursts and order-3
     /// pairs with Linux 6.1's on lists of the same kind. Returns
     /// `(high, batch)`.
     pub fn zone_set_pageset_high_and_batch(&self, zone_type: ZoneType) -> (usize, usize) {
-        let (present, low) = {
+        let (managed, low) = {
             let zone = self.zone(zone_type).lock();
-            (zone.present_pages(), zone.pages_low())
+            (zone.managed_pages(), zone.pages_low())
         };
-        let batch = zone_batchsize(present).max(1);
+        let batch = zone_batchsize_6_1(managed).max(1);
         let high = zone_highsize(low, batch, crate::arch::current::smp::num_online_cpus());
         for cpu in 0..NR_CPUS {
             let mut pageset = self.zone_pcp(zone_type, cpu).lock();
@@ -648,6 +662,12 @@ mod tests {
         for (pages, batch) in cases {
             assert_eq!(zone_batchsize(pages), batch, "{pages} pages");
         }
+        // 6.1's cap of 256 pages: 1 GiB gives 256 / 4 = 64, times 1.5 is
+        // 96, rounded down to 64, minus one; below 1 GiB the two agree.
+        let cases_6_1 = [(4096, 0), (131_072, 31), (225_000, 63), (262_144, 63), (1 << 22, 63)];
+        for (pages, batch) in cases_6_1 {
+            assert_eq!(zone_batchsize_6_1(pages), batch, "{pages} pages");
+        }
         let mut pageset = PerCpuPageset::boot_pageset();
         assert_eq!((pageset.pcp.high, pageset.pcp.batch), (0, 1));
         pageset.setup_pageset(31);
@@ -698,7 +718,7 @@ mod tests {
 
         let low = pgdat.zone(ZoneType::Normal).lock().pages_low();
         let (high, batch) = pgdat.zone_set_pageset_high_and_batch(ZoneType::Normal);
-        assert_eq!((high, batch), (low, 31));
+        assert_eq!((high, batch), (low, 63), "6.1's batch for a zone of 1 GiB");
         assert!(high > 1024, "the 1 GiB zone's low watermark, {high}, holds a burst");
         burst();
         let (spills, refills) = (events(VmEventItem::PcpSpill), events(VmEventItem::PcpRefill));
@@ -779,16 +799,17 @@ mod tests {
         pgdat.zone_set_pageset_high_and_batch(ZoneType::Normal);
         let refills = || pgdat.zone_vm_events(ZoneType::Normal).get(VmEventItem::PcpRefill);
         let block = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 3).unwrap();
-        // One refill of max(31 >> 3, 2) = 3 blocks, one handed out.
-        assert_eq!((pgdat.nr_pcp_pages(ZoneType::Normal), refills()), (16, 1));
+        // One refill of max(63 >> 3, 2) = 7 blocks (6.1's batch of 63), one
+        // handed out.
+        assert_eq!((pgdat.nr_pcp_pages(ZoneType::Normal), refills()), (48, 1));
         pgdat.__free_pages(block, 3);
-        assert_eq!(pgdat.nr_pcp_pages(ZoneType::Normal), 24);
-        assert_eq!(pgdat.check_pcp_lists(ZoneType::Normal), Ok(24));
+        assert_eq!(pgdat.nr_pcp_pages(ZoneType::Normal), 56);
+        assert_eq!(pgdat.check_pcp_lists(ZoneType::Normal), Ok(56));
         let again = pgdat.alloc_pages(GfpFlags::GFP_KERNEL, 3).unwrap();
         assert!(core::ptr::eq(again, block), "the hot end hands the same block out again");
         assert_eq!(refills(), 1, "no second refill");
         pgdat.__free_pages(again, 3);
-        assert_eq!(pgdat.drain_local_pages(), 24);
+        assert_eq!(pgdat.drain_local_pages(), 56);
         assert_eq!(buddyinfo(), start);
         pgdat.zone(ZoneType::Normal).lock().check_free_lists().unwrap();
     }
