@@ -75,18 +75,22 @@ impl ListHead {
         self.prev.store(prev, Ordering::Relaxed);
     }
 
+    #[inline]
     fn next(&self) -> Option<usize> {
         decode(self.next.load(Ordering::Relaxed))
     }
 
+    #[inline]
     fn prev(&self) -> Option<usize> {
         decode(self.prev.load(Ordering::Relaxed))
     }
 
+    #[inline]
     fn set_next(&self, pfn: Option<usize>) {
         self.next.store(encode(pfn), Ordering::Relaxed);
     }
 
+    #[inline]
     fn set_prev(&self, pfn: Option<usize>) {
         self.prev.store(encode(pfn), Ordering::Relaxed);
     }
@@ -98,10 +102,12 @@ impl Default for ListHead {
     }
 }
 
+#[inline]
 fn decode(link: u32) -> Option<usize> {
     (link != LIST_NONE).then_some(link as usize)
 }
 
+#[inline]
 fn encode(pfn: Option<usize>) -> u32 {
     // PFNs on i386 are below 2^20; `free_area_init_node` refuses maps whose
     // PFNs would not fit, so the conversion cannot truncate.
@@ -165,11 +171,13 @@ impl PageList {
     }
 
     /// The PFN at the head (the one [`PageList::pop_front`] would take).
+    #[inline]
     pub fn front(&self) -> Option<usize> {
         decode(self.head)
     }
 
     /// The PFN at the tail (the one [`PageList::pop_back`] would take).
+    #[inline]
     pub fn back(&self) -> Option<usize> {
         decode(self.tail)
     }

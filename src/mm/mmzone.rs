@@ -634,6 +634,7 @@ impl PgData {
     }
 
     /// The whole map as a PFN-indexed view.
+    #[inline]
     pub fn node_mem_map(&self) -> MemMap<'static> {
         MemMap::new(0, self.node_mem_map)
     }
@@ -699,6 +700,7 @@ impl PgData {
     }
 
     /// The descriptor of `pfn` (Linux `pfn_to_page`), `None` outside the map.
+    #[inline]
     pub fn pfn_to_page(&self, pfn: usize) -> Option<&'static Page> {
         self.node_mem_map.get(pfn)
     }
@@ -706,6 +708,7 @@ impl PgData {
     /// The PFN `page` describes (Linux `page_to_pfn`): its offset from the
     /// start of `node_mem_map`. `None` if `page` is not one of this node's
     /// descriptors.
+    #[inline]
     pub fn page_to_pfn(&self, page: &Page) -> Option<usize> {
         self.node_mem_map().page_to_pfn(page)
     }

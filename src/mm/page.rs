@@ -528,6 +528,7 @@ impl<'a> MemMap<'a> {
     }
 
     /// The descriptor of `pfn`, if this view has one (Linux `pfn_to_page`).
+    #[inline]
     pub fn pfn_to_page(&self, pfn: usize) -> Option<&'a Page> {
         self.pages.get(pfn.checked_sub(self.start_pfn)?)
     }
@@ -536,6 +537,7 @@ impl<'a> MemMap<'a> {
     /// `page_to_pfn`). Like Linux, this is the distance of the descriptor
     /// from the start of the array; a reference from anywhere else gives
     /// `None`.
+    #[inline]
     pub fn page_to_pfn(&self, page: &Page) -> Option<usize> {
         let base = self.pages.as_ptr() as usize;
         let offset = (page as *const Page as usize).checked_sub(base)?;
