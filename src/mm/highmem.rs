@@ -46,6 +46,12 @@ pub const LAST_PKMAP_MASK: usize = LAST_PKMAP - 1;
 pub const PA_HASH_ORDER: u32 = 7;
 
 /// The pkmap page table as the bookkeeping sees it: set, clear, flush.
+///
+/// `Pkmap`'s methods take this and [`PageAddressTable`] as generic
+/// parameters, not trait objects: the host tests pass fakes, the kernel its
+/// real tables, and each build's calls are direct (and mostly inlined)
+/// where a `dyn` call would be an indirect jump on every `kmap` (Linux
+/// calls `set_pte_at` and `page_address` directly).
 pub trait PkmapPageTable {
     /// Maps slot `nr` to page frame `pfn` (Linux `set_pte_at(... mk_pte(page, kmap_prot))`).
     fn set(&mut self, nr: usize, pfn: usize);
@@ -348,7 +354,7 @@ impl Pkmap {
     /// address, and flush the TLB once at the end if anything was cleared
     /// (Linux `flush_all_zero_pkmaps`).  After this no TLB can hold a stale
     /// translation for a slot that counts as free.
-    pub fn flush_all_zero_pkmaps(&mut self, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) {
+    pub fn flush_all_zero_pkmaps(&mut self, ptes: &mut impl PkmapPageTable, htable: &mut impl PageAddressTable) {
         let mut freed = SlotSet::new();
         let mut need_flush = false;
         for (nr, count) in self.pkmap_count.iter_mut().enumerate() {
@@ -375,7 +381,7 @@ impl Pkmap {
     /// how lazily unmapped slots become free.  Returns the new address, or
     /// `None` when a whole round found every slot busy — the caller must
     /// sleep until a `kunmap` and try again.
-    pub fn map_new_virtual(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) -> Option<usize> {
+    pub fn map_new_virtual(&mut self, pfn: usize, ptes: &mut impl PkmapPageTable, htable: &mut impl PageAddressTable) -> Option<usize> {
         let mut remaining = LAST_PKMAP;
         loop {
             self.last_pkmap_nr = (self.last_pkmap_nr + 1) & LAST_PKMAP_MASK;
@@ -404,7 +410,7 @@ impl Pkmap {
     /// The locked part of `kmap_high`: reuse the page's mapping if it has
     /// one, otherwise make one, then count one more user.  `None` means no
     /// slot is free (sleep and retry).
-    pub fn kmap_high_locked(&mut self, pfn: usize, ptes: &mut dyn PkmapPageTable, htable: &mut dyn PageAddressTable) -> Option<usize> {
+    pub fn kmap_high_locked(&mut self, pfn: usize, ptes: &mut impl PkmapPageTable, htable: &mut impl PageAddressTable) -> Option<usize> {
         let vaddr = match htable.get(pfn) {
             Some(vaddr) => vaddr,
             None => self.map_new_virtual(pfn, ptes, htable)?,
@@ -418,7 +424,7 @@ impl Pkmap {
     /// The locked part of `kunmap_high`: one user fewer.  A count that
     /// would drop to 0 (Linux BUGs: "a count must never go down to zero
     /// without a TLB flush") is refused and left unchanged.
-    pub fn kunmap_high_locked(&mut self, pfn: usize, htable: &dyn PageAddressTable) -> Result<KunmapResult, KunmapError> {
+    pub fn kunmap_high_locked(&mut self, pfn: usize, htable: &impl PageAddressTable) -> Result<KunmapResult, KunmapError> {
         let vaddr = htable.get(pfn).ok_or(KunmapError::NotMapped)?;
         let nr = pkmap_nr(vaddr);
         match self.pkmap_count[nr] {
