@@ -116,6 +116,12 @@ impl PageAddressTable for PageAddressHtable {
     }
 }
 
+/// Test-only switch: [`PageAddressHtable::insert_new`] makes the new entry
+/// the chain's head *before* filling it in, so the test that readers on
+/// other CPUs never see half an entry can be shown to fail.
+#[cfg(test)]
+pub static PUBLISH_BEFORE_FILL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// One entry of the page-address pool (Linux `struct page_address_map`).
 #[derive(Debug)]
 struct PageAddressMap {
@@ -243,9 +249,20 @@ impl PageAddressHtable {
         }
         self.free.store(self.next(index), Ordering::Relaxed);
         let entry = &self.pool[index as usize];
+        let old_head = self.head(bucket);
+        #[cfg(test)]
+        if PUBLISH_BEFORE_FILL.load(Ordering::Relaxed) {
+            // The order this function exists to avoid, with a pause that
+            // stands for a CPU delayed between the stores (an interrupt, a
+            // cache miss): a walk on another CPU meanwhile reaches an entry
+            // whose PFN, address and link are still the previous user's.
+            self.buckets[bucket].store(index, Ordering::Release);
+            // (Not `spin_loop`: QEMU leaves the translated code on `pause`.)
+            (0..5_000).for_each(|i| { core::hint::black_box(i); });
+        }
         entry.pfn.store(pfn, Ordering::Relaxed);
         entry.vaddr.store(vaddr, Ordering::Relaxed);
-        entry.next.store(self.head(bucket), Ordering::Relaxed);
+        entry.next.store(old_head, Ordering::Relaxed);
         self.buckets[bucket].store(index, Ordering::Release);
     }
 

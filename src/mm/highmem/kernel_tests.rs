@@ -510,6 +510,99 @@ fn without_the_remote_flush_a_recycled_pkmap_slot_is_read_stale() {
     assert_eq!(recycle_a_slot_another_cpu_reads(), 0xaaaa_aaaa);
 }
 
+static LOOKUP_PFN: AtomicUsize = AtomicUsize::new(0);
+static LOOKUP_VADDR: AtomicUsize = AtomicUsize::new(0);
+static LOOKUP_STOP: AtomicBool = AtomicBool::new(false);
+static LOOKUPS: AtomicU32 = AtomicU32::new(0);
+static LOOKUP_MISSES: AtomicU32 = AtomicU32::new(0);
+
+/// A thread on another CPU asks `page_address()` for a page this CPU holds
+/// kmapped, again and again, while this CPU kmaps and kunmaps 2048 other
+/// high pages three times round: 6144 new mappings, each published into
+/// the address table by `insert_new` without the table's lock (about one
+/// in 128 at the head of the held page's own chain), and six window
+/// flushes. Returns how many of the other CPU's lookups did not give the
+/// held page's address.
+fn lookups_on_another_cpu_while_addresses_are_published() -> u32 {
+    let other = crate::arch::x86::smp::online_cpus().find(|&c| c != crate::arch::x86::smp::smp_processor_id()).unwrap();
+    let held = alloc_high_page();
+    let vaddr = kmap(held);
+    let pool = HighPages::take(2 * LAST_PKMAP);
+    LOOKUP_PFN.store(page_to_pfn(held), Ordering::SeqCst);
+    LOOKUP_VADDR.store(vaddr, Ordering::SeqCst);
+    LOOKUP_STOP.store(false, Ordering::SeqCst);
+    LOOKUPS.store(0, Ordering::SeqCst);
+    LOOKUP_MISSES.store(0, Ordering::SeqCst);
+    let reader = crate::sched::kthread_create_on_cpu(
+        &|| {
+            let page = node().pfn_to_page(LOOKUP_PFN.load(Ordering::SeqCst)).unwrap();
+            let expected = Some(LOOKUP_VADDR.load(Ordering::SeqCst));
+            while !LOOKUP_STOP.load(Ordering::SeqCst) {
+                if page_address(page) != expected {
+                    LOOKUP_MISSES.fetch_add(1, Ordering::SeqCst);
+                }
+                LOOKUPS.fetch_add(1, Ordering::SeqCst);
+            }
+            0
+        },
+        other,
+        "page-address-reader",
+    )
+    .expect("a thread on the other CPU");
+    crate::sched::wake_up_process(reader.task());
+    while LOOKUPS.load(Ordering::SeqCst) == 0 {
+        schedule();
+    }
+    let flushes = pkmap_stats().flushes;
+    for _ in 0..3 {
+        for page in pool.pages() {
+            kmap(page);
+            kunmap(page);
+        }
+    }
+    LOOKUP_STOP.store(true, Ordering::SeqCst);
+    assert_eq!(kthread_join(reader), 0);
+    PUBLISH_BEFORE_FILL.store(false, Ordering::SeqCst);
+    log::info!(
+        "page_address on CPU {other} during 6144 new mappings: {} lookups, {} missed the held page",
+        LOOKUPS.load(Ordering::SeqCst),
+        LOOKUP_MISSES.load(Ordering::SeqCst)
+    );
+    assert!(pkmap_stats().flushes >= flushes + 5, "the window wrapped and was flushed");
+    assert!(LOOKUPS.load(Ordering::SeqCst) > 1000, "the reader kept looking meanwhile");
+    assert_eq!(page_address(held), Some(vaddr));
+    kunmap(held);
+    node().__free_page(held);
+    pool.release();
+    assert_window_at_rest();
+    LOOKUP_MISSES.load(Ordering::SeqCst)
+}
+
+/// `insert_new` publishes a new page address without the table's lock:
+/// filled in first, then made the chain's head with a release store. A
+/// lookup on another CPU at any moment finds every held page's address.
+#[test_case]
+fn page_address_on_another_cpu_always_finds_a_held_page_while_others_are_mapped() {
+    require_highmem!();
+    if crate::arch::x86::smp::num_online_cpus() < 2 {
+        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+    }
+    assert_eq!(lookups_on_another_cpu_while_addresses_are_published(), 0);
+}
+
+/// With the head published before the entry is filled in, lookups on the
+/// other CPU walk into the half-made entry and miss the held page: the
+/// proof that the test above can fail.
+#[test_case]
+fn publishing_before_filling_in_makes_lookups_on_another_cpu_miss() {
+    require_highmem!();
+    if crate::arch::x86::smp::num_online_cpus() < 2 {
+        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+    }
+    PUBLISH_BEFORE_FILL.store(true, Ordering::SeqCst);
+    assert!(lookups_on_another_cpu_while_addresses_are_published() > 0);
+}
+
 static KM_PAGES: [AtomicUsize; crate::mm::layout::NR_CPUS] = [const { AtomicUsize::new(0) }; crate::mm::layout::NR_CPUS];
 static KM_WINDOWS: [AtomicUsize; crate::mm::layout::NR_CPUS] = [const { AtomicUsize::new(0) }; crate::mm::layout::NR_CPUS];
 static KM_MISMATCHES: AtomicU32 = AtomicU32::new(0);
