@@ -329,14 +329,15 @@ impl Zone {
     /// pages, so the last one may take the total past `count`, as in Linux.
     /// Returns the pages freed.
     ///
-    /// Two steps are 6.1's (the `pindex` argument, "drain the requested
-    /// list first", and the bounds `min_pindex`/`max_pindex`): a list
-    /// found empty at either end of the range still visited narrows the
-    /// range, so the rotation stops circling lists that hold nothing. That
-    /// matters here because 2.6's lists use 3 of the 12 (order 0 only):
-    /// without it, a spill of 31 pages from one list would look at all
-    /// twelve for every page. Unlike 6.1, which empties one list before moving on, we
-    /// keep 2.6.32's rotation of one block per list.
+    /// Two steps are 6.1's: the `pindex` argument (the list the caller
+    /// names gives up its blocks first) and the bounds `min_pindex` /
+    /// `max_pindex` (a list found empty at either end of the range still
+    /// visited narrows the range, so the rotation stops circling lists that
+    /// hold nothing). The bounds matter here because 2.6's lists use 3 of
+    /// the 12 (order 0 only): without them, a spill of 31 pages from one
+    /// list would look at all twelve for every page. Unlike 6.1, which
+    /// empties one list before moving on, we keep 2.6.32's rotation of one
+    /// block per list.
     pub(super) fn free_pcppages_bulk(&mut self, count: usize, pcp: &mut PerCpuPages, pindex: usize) -> usize {
         let map = self.mem_map();
         let to_free = count.min(pcp.count);
