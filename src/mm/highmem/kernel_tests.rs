@@ -428,6 +428,15 @@ fn pkmap_stress_ends_with_every_count_at_0_or_1_and_no_page_lost() {
 // ---------------------------------------------------------------------------
 // Several CPUs
 
+/// Starts `threadfn` on a CPU other than this one; returns that CPU and the
+/// thread to join.
+fn start_on_another_cpu(threadfn: &'static dyn crate::sched::ThreadFn, name: &'static str) -> (usize, crate::sched::KthreadHandle) {
+    let other = crate::arch::x86::smp::online_cpus().find(|&c| c != crate::arch::x86::smp::smp_processor_id()).unwrap();
+    let thread = crate::sched::kthread_create_on_cpu(threadfn, other, name).expect("a thread on the other CPU");
+    crate::sched::wake_up_process(thread.task());
+    (other, thread)
+}
+
 static READER_VADDR: AtomicUsize = AtomicUsize::new(0);
 /// 1: the reader has read through the slot once (its TLB holds it);
 /// 2: the slot was recycled for another page.
@@ -438,7 +447,6 @@ static READER_SAW_AFTER: AtomicU32 = AtomicU32::new(0);
 /// that page and, after the wrap-around flush, maps another into the same
 /// slot; returns what the reader then reads there.
 fn recycle_a_slot_another_cpu_reads() -> u32 {
-    let other = crate::arch::x86::smp::online_cpus().find(|&c| c != crate::arch::x86::smp::smp_processor_id()).unwrap();
     let pages = HighPages::take(LAST_PKMAP);
     let newcomer = alloc_high_page();
     let window = kmap_atomic(newcomer, km_type::KM_USER0);
@@ -450,7 +458,7 @@ fn recycle_a_slot_another_cpu_reads() -> u32 {
     write_word(vaddr, 0, 0xaaaa_aaaa);
     READER_VADDR.store(vaddr, Ordering::SeqCst);
     READER_STEP.store(0, Ordering::SeqCst);
-    let reader = crate::sched::kthread_create_on_cpu(
+    let (_, reader) = start_on_another_cpu(
         &|| {
             let vaddr = READER_VADDR.load(Ordering::SeqCst);
             let before = read_word(vaddr, 0);
@@ -461,11 +469,8 @@ fn recycle_a_slot_another_cpu_reads() -> u32 {
             READER_SAW_AFTER.store(read_word(vaddr, 0), Ordering::SeqCst);
             before as i32
         },
-        other,
         "pkmap-reader",
-    )
-    .expect("a thread on the other CPU");
-    crate::sched::wake_up_process(reader.task());
+    );
     while READER_STEP.load(Ordering::SeqCst) != 1 {
         schedule();
     }
@@ -524,7 +529,6 @@ static LOOKUP_MISSES: AtomicU32 = AtomicU32::new(0);
 /// flushes. Returns how many of the other CPU's lookups did not give the
 /// held page's address.
 fn lookups_on_another_cpu_while_addresses_are_published() -> u32 {
-    let other = crate::arch::x86::smp::online_cpus().find(|&c| c != crate::arch::x86::smp::smp_processor_id()).unwrap();
     let held = alloc_high_page();
     let vaddr = kmap(held);
     let pool = HighPages::take(2 * LAST_PKMAP);
@@ -533,7 +537,7 @@ fn lookups_on_another_cpu_while_addresses_are_published() -> u32 {
     LOOKUP_STOP.store(false, Ordering::SeqCst);
     LOOKUPS.store(0, Ordering::SeqCst);
     LOOKUP_MISSES.store(0, Ordering::SeqCst);
-    let reader = crate::sched::kthread_create_on_cpu(
+    let (other, reader) = start_on_another_cpu(
         &|| {
             let page = node().pfn_to_page(LOOKUP_PFN.load(Ordering::SeqCst)).unwrap();
             let expected = Some(LOOKUP_VADDR.load(Ordering::SeqCst));
@@ -545,11 +549,8 @@ fn lookups_on_another_cpu_while_addresses_are_published() -> u32 {
             }
             0
         },
-        other,
         "page-address-reader",
-    )
-    .expect("a thread on the other CPU");
-    crate::sched::wake_up_process(reader.task());
+    );
     while LOOKUPS.load(Ordering::SeqCst) == 0 {
         schedule();
     }
