@@ -25,6 +25,16 @@ macro_rules! require_highmem {
     };
 }
 
+/// Skips the calling test on a machine without high memory or with one CPU.
+macro_rules! require_highmem_and_a_second_cpu {
+    () => {
+        require_highmem!();
+        if crate::arch::x86::smp::num_online_cpus() < 2 {
+            crate::skip!("needs a second CPU (boot with -smp 2 or more)");
+        }
+    };
+}
+
 /// A high page (the test has checked that there is high memory: failing
 /// to get one then is a failure, not a reason to skip).
 fn alloc_high_page() -> &'static Page {
@@ -496,10 +506,7 @@ fn recycle_a_slot_another_cpu_reads() -> u32 {
 /// it reads the new page, not the old one through a stale TLB entry.
 #[test_case]
 fn a_recycled_pkmap_slot_is_never_read_stale_on_another_cpu() {
-    require_highmem!();
-    if crate::arch::x86::smp::num_online_cpus() < 2 {
-        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
-    }
+    require_highmem_and_a_second_cpu!();
     assert_eq!(recycle_a_slot_another_cpu_reads(), 0xbbbb_bbbb);
 }
 
@@ -507,10 +514,7 @@ fn a_recycled_pkmap_slot_is_never_read_stale_on_another_cpu() {
 /// through its stale entry: the proof that the test above can fail.
 #[test_case]
 fn without_the_remote_flush_a_recycled_pkmap_slot_is_read_stale() {
-    require_highmem!();
-    if crate::arch::x86::smp::num_online_cpus() < 2 {
-        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
-    }
+    require_highmem_and_a_second_cpu!();
     crate::arch::x86::tlb::NO_REMOTE_FLUSH.store(true, Ordering::SeqCst);
     assert_eq!(recycle_a_slot_another_cpu_reads(), 0xaaaa_aaaa);
 }
@@ -584,10 +588,7 @@ fn lookups_on_another_cpu_while_addresses_are_published() -> u32 {
 /// lookup on another CPU at any moment finds every held page's address.
 #[test_case]
 fn page_address_on_another_cpu_always_finds_a_held_page_while_others_are_mapped() {
-    require_highmem!();
-    if crate::arch::x86::smp::num_online_cpus() < 2 {
-        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
-    }
+    require_highmem_and_a_second_cpu!();
     assert_eq!(lookups_on_another_cpu_while_addresses_are_published(), 0);
 }
 
@@ -596,10 +597,7 @@ fn page_address_on_another_cpu_always_finds_a_held_page_while_others_are_mapped(
 /// proof that the test above can fail.
 #[test_case]
 fn publishing_before_filling_in_makes_lookups_on_another_cpu_miss() {
-    require_highmem!();
-    if crate::arch::x86::smp::num_online_cpus() < 2 {
-        crate::skip!("needs a second CPU (boot with -smp 2 or more)");
-    }
+    require_highmem_and_a_second_cpu!();
     PUBLISH_BEFORE_FILL.store(true, Ordering::SeqCst);
     assert!(lookups_on_another_cpu_while_addresses_are_published() > 0);
 }
